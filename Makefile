@@ -11,6 +11,8 @@ KUBE_VERSION ?= v1.37.2
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 STATICCHECK ?= $(LOCALBIN)/staticcheck-$(STATICCHECK_VERSION)
+# helm built by hack/helm/build.sh from the helm.sh/helm/v4 version in hack/helm/go.mod.
+HELM ?= $(LOCALBIN)/helm
 # kubectl built by hack/kube-binaries.sh (make kube-binaries).
 KUBECTL ?= $(shell hack/kube-binaries.sh dir)/kubectl
 # Build tags of the end-to-end tests, which need the local cluster (make cluster-up).
@@ -106,6 +108,13 @@ test-e2e: kube-binaries ## Run the end-to-end tests, which start and stop the lo
 .PHONY: test-all
 test-all: test test-e2e ## Run every test: make test, then make test-e2e.
 
+.PHONY: test-chart
+test-chart: helm ## Lint and render the Helm chart with several value sets and check the objects.
+	HELM="$(HELM)" go test $(GO_TEST_FLAGS) ./test/chart/...
+
+# The chart tests in ./test/chart run helm; build it first rather than inside go test.
+test test-e2e: helm
+
 ##@ Benchmarks
 
 .PHONY: bench
@@ -154,6 +163,11 @@ $(CONTROLLER_GEN):
 staticcheck: $(STATICCHECK) ## Build staticcheck into ./bin.
 $(STATICCHECK):
 	$(call go-install-tool,$(STATICCHECK),honnef.co/go/tools/cmd/staticcheck,$(STATICCHECK_VERSION))
+
+.PHONY: helm
+helm: $(HELM) ## Build helm from helm.sh/helm/v4 into ./bin (hack/helm is a module of its own).
+$(HELM):
+	HELM="$(HELM)" hack/helm/build.sh
 
 # go-install-tool builds package $(2) at version $(3) into $(1), a file name that carries the
 # version, and links the plain name to it, so a version bump rebuilds the tool.

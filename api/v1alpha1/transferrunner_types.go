@@ -153,6 +153,21 @@ type JobPodTemplate struct {
 	// +optional
 	HostNetwork bool `json:"hostNetwork,omitempty"`
 
+	// volumes are added to job pods, for file sources and destinations
+	// such as SQLite databases or CSV files on a PersistentVolumeClaim. The
+	// name "tmp" is taken by the operator's scratch volume.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	Volumes []corev1.Volume `json:"volumes,omitempty"`
+
+	// volumeMounts mount volumes into the job container. Mounts are
+	// writable unless readOnly is set; the root filesystem stays read-only.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
+
 	// labels are added to job pods. The operator's own labels take
 	// precedence.
 	// +optional

@@ -159,6 +159,7 @@ type JobPodTemplate struct {
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.all(v, v.name != 'tmp')",message="volume name \"tmp\" is reserved for the operator's scratch volume at /tmp; choose another name"
 	Volumes []corev1.Volume `json:"volumes,omitempty"`
 
 	// volumeMounts mount volumes into the job container. Mounts are
@@ -166,6 +167,7 @@ type JobPodTemplate struct {
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.all(m, m.mountPath != '/tmp')",message="mountPath /tmp is reserved for the operator's scratch volume; choose another path"
 	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
 
 	// labels are added to job pods. The operator's own labels take

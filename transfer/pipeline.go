@@ -1,0 +1,201 @@
+package transfer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/ferryhq/ferry/transfer/spec"
+)
+
+// source reads rows. open resolves the schema; read streams all rows
+// (or req.limit rows) into req.out and returns the last row of an
+// incremental read.
+type source interface {
+	secrets() []string
+	open(ctx context.Context) (Schema, error)
+	read(ctx context.Context, req readRequest) (lastRow []any, err error)
+	close()
+}
+
+// destination writes rows. open prepares the table for the mode and starts
+// the load; commit makes it visible; abort undoes everything since open.
+type destination interface {
+	secrets() []string
+	// check connects and verifies that a load could start, writing nothing.
+	check(ctx context.Context, schema Schema) error
+	open(ctx context.Context, schema Schema) error
+	write(ctx context.Context, b *batch) error
+	commit(ctx context.Context) error
+	abort(ctx context.Context)
+	close()
+}
+
+// readRequest says how a source should read.
+type readRequest struct {
+	parallelism int
+	// limit stops after this many rows; 0 reads everything.
+	limit       int
+	incremental *incremental
+	batchBytes  int64
+	out         chan<- *batch
+}
+
+// maxBatchRows caps the rows in a batch so small rows do not make huge slices.
+const maxBatchRows = 8192
+
+// batcher groups rows into batches of about batchBytes and sends them on,
+// blocking when the writer is behind.
+type batcher struct {
+	out   chan<- *batch
+	limit int64
+	cur   *batch
+}
+
+func newBatcher(req readRequest) *batcher {
+	limit := req.batchBytes
+	if limit <= 0 {
+		limit = spec.DefaultBatchBytes
+	}
+	return &batcher{out: req.out, limit: limit}
+}
+
+func (b *batcher) add(ctx context.Context, row []any) error {
+	if b.cur == nil {
+		b.cur = &batch{rows: make([][]any, 0, 256)}
+	}
+	b.cur.rows = append(b.cur.rows, row)
+	for _, v := range row {
+		b.cur.bytes += int64(valueSize(v))
+	}
+	if b.cur.bytes >= b.limit || len(b.cur.rows) >= maxBatchRows {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+func (b *batcher) flush(ctx context.Context) error {
+	if b.cur == nil || len(b.cur.rows) == 0 {
+		return nil
+	}
+	select {
+	case b.out <- b.cur:
+		b.cur = nil
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// incremental is the resolved incremental plan of a run.
+type incremental struct {
+	columns []string
+	kinds   []Kind
+	// last holds the text of lastRecord per column, or nil for a first run.
+	last []string
+}
+
+func (r *run) incrementalPlan(schema Schema) (*incremental, error) {
+	if !r.job.Incremental {
+		return nil, nil
+	}
+	cols := r.job.IncrementalColumns
+	if len(cols) == 0 {
+		cols = schema.PrimaryKey
+	}
+	if len(cols) == 0 {
+		return nil, invalidJob("incremental: the source has no primary key; set incrementalColumns to the columns that order the rows")
+	}
+	plan := &incremental{columns: cols}
+	for _, c := range cols {
+		i := schema.Index(c)
+		if i < 0 {
+			return nil, invalidJob("incrementalColumns: column %q is not among the source columns %s", c, quoteList(schema.Names()))
+		}
+		plan.kinds = append(plan.kinds, schema.Columns[i].Kind)
+	}
+	if len(r.job.LastRecord) > 0 {
+		for _, c := range cols {
+			raw, ok := r.job.LastRecord[c]
+			if !ok {
+				return nil, invalidJob("lastRecord: no value for incremental column %q; give every incremental column a value or clear lastRecord", c)
+			}
+			text, err := rawToText(raw)
+			if err != nil {
+				return nil, invalidJob("lastRecord.%s: %v", c, err)
+			}
+			plan.last = append(plan.last, text)
+		}
+	}
+	return plan, nil
+}
+
+func (r *run) newLastRecord(schema Schema, plan *incremental, lastRow []any) map[string]json.RawMessage {
+	if plan == nil {
+		return nil
+	}
+	if lastRow == nil {
+		return r.job.LastRecord
+	}
+	out := map[string]json.RawMessage{}
+	for _, c := range plan.columns {
+		i := schema.Index(c)
+		out[c] = jsonValue(&schema.Columns[i], lastRow[i])
+	}
+	return out
+}
+
+// numericLiteral matches the numbers that may appear unquoted in SQL.
+var numericLiteral = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$`)
+
+// sqlLiteral returns a literal for a position value: numbers unquoted, so
+// that MySQL compares them exactly rather than through DOUBLE, and
+// everything else as a quoted string.
+func sqlLiteral(d dialect, kind Kind, text string) string {
+	switch kind {
+	case KindInt, KindDecimal, KindFloat:
+		if numericLiteral.MatchString(text) {
+			return text
+		}
+	}
+	return d.quoteString(text)
+}
+
+// afterCondition returns the SQL condition "the row's columns come strictly
+// after values", comparing column by column so that ties on the first
+// column are broken by the next: (a > x) OR (a = x AND b > y) OR ...
+func afterCondition(d dialect, columns []string, kinds []Kind, values []string) string {
+	var terms []string
+	for i := range columns {
+		var parts []string
+		for j := 0; j < i; j++ {
+			parts = append(parts, fmt.Sprintf("%s = %s", d.quoteIdent(columns[j]), sqlLiteral(d, kinds[j], values[j])))
+		}
+		parts = append(parts, fmt.Sprintf("%s > %s", d.quoteIdent(columns[i]), sqlLiteral(d, kinds[i], values[i])))
+		terms = append(terms, "("+strings.Join(parts, " AND ")+")")
+	}
+	return "(" + strings.Join(terms, " OR ") + ")"
+}
+
+func sortStrings(s []string) { sort.Strings(s) }
+
+// splitTableName splits "schema.table" into its parts; a name without a dot
+// has an empty schema.
+func splitTableName(name string) (schemaName, table string) {
+	if i := strings.Index(name, "."); i >= 0 {
+		return name[:i], name[i+1:]
+	}
+	return "", name
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,318 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferryhq/ferry/transfer/spec"
+)
+
+// dialect quotes names and strings for one SQL product.
+type dialect interface {
+	quoteIdent(name string) string
+	quoteString(s string) string
+}
+
+// quoteTable quotes a possibly schema-qualified table name.
+func quoteTable(d dialect, name string) string {
+	schemaName, table := splitTableName(name)
+	if schemaName == "" {
+		return d.quoteIdent(table)
+	}
+	return d.quoteIdent(schemaName) + "." + d.quoteIdent(table)
+}
+
+// sqlReader is what a database product provides to sqlSource.
+type sqlReader interface {
+	dialect
+	// describe returns the columns of query (with no rows read) and, for a
+	// table source, the primary key.
+	describe(ctx context.Context, query string, src spec.Source) (Schema, error)
+	// keyRange returns MIN and MAX of an integer column over query.
+	keyRange(ctx context.Context, key, from string) (lo, hi int64, ok bool, err error)
+	// stream runs query and calls emit for each row in canonical form.
+	stream(ctx context.Context, query string, schema Schema, emit func([]any) error) error
+	// orderCheap reports whether ORDER BY the primary key costs little,
+	// as with InnoDB's clustered index.
+	orderCheap() bool
+	// isConnectionError reports whether err is a lost connection worth resuming after.
+	isConnectionError(err error) bool
+}
+
+// sqlSource reads a table or query from a SQL database.
+type sqlSource struct {
+	run    *run
+	src    spec.Source
+	db     sqlReader
+	schema Schema
+	// selectList is the quoted column list of a table read.
+	selectList string
+}
+
+func (s *sqlSource) open(ctx context.Context) (Schema, error) {
+	probe := s.query(nil, nil, 0)
+	if s.src.Table != "" {
+		cols := "*"
+		if len(s.src.Columns) > 0 {
+			cols = s.quotedColumns(s.src.Columns)
+		}
+		probe = fmt.Sprintf("SELECT %s FROM %s", cols, quoteTable(s.db, s.src.Table))
+	}
+	schema, err := s.db.describe(ctx, probe, s.src)
+	if err != nil {
+		return Schema{}, err
+	}
+	if len(schema.Columns) == 0 {
+		return Schema{}, invalidJob("source returns no columns")
+	}
+	s.schema = schema
+	s.selectList = s.quotedColumns(schema.Names())
+	return schema, nil
+}
+
+func (s *sqlSource) quotedColumns(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = s.db.quoteIdent(n)
+	}
+	return strings.Join(q, ", ")
+}
+
+// query builds the SELECT for the given extra conditions, ordering and limit.
+func (s *sqlSource) query(conds []string, orderBy []string, limit int) string {
+	var b strings.Builder
+	if s.src.Table != "" {
+		fmt.Fprintf(&b, "SELECT %s FROM %s", s.selectList, quoteTable(s.db, s.src.Table))
+		if s.src.Where != "" {
+			conds = append([]string{"(" + s.src.Where + ")"}, conds...)
+		}
+	} else {
+		if len(conds) == 0 && len(orderBy) == 0 && limit == 0 {
+			return s.src.Query
+		}
+		fmt.Fprintf(&b, "SELECT * FROM (%s) AS ferry_query", s.src.Query)
+	}
+	if len(conds) > 0 {
+		b.WriteString(" WHERE " + strings.Join(conds, " AND "))
+	}
+	if len(orderBy) > 0 {
+		b.WriteString(" ORDER BY " + s.quotedColumns(orderBy))
+	}
+	if limit > 0 {
+		fmt.Fprintf(&b, " LIMIT %d", limit)
+	}
+	return b.String()
+}
+
+// splitKey returns the single integer primary key column that ranges can
+// split on, or "".
+func (s *sqlSource) splitKey() string {
+	if s.src.Table == "" || len(s.schema.PrimaryKey) != 1 {
+		return ""
+	}
+	i := s.schema.Index(s.schema.PrimaryKey[0])
+	if i < 0 {
+		return ""
+	}
+	c := s.schema.Columns[i]
+	if c.Kind != KindInt || (c.Unsigned && c.Bits == 64) {
+		return ""
+	}
+	return c.Name
+}
+
+// partition is one key range of a parallel read; bounds are inclusive and
+// a nil bound is open.
+type partition struct {
+	lo, hi *int64
+}
+
+func (s *sqlSource) read(ctx context.Context, req readRequest) ([]any, error) {
+	var conds []string
+	var order []string
+	if inc := req.incremental; inc != nil {
+		if inc.last != nil {
+			conds = append(conds, afterCondition(s.db, inc.columns, inc.kinds, inc.last))
+		}
+		order = inc.columns
+	}
+	if req.limit > 0 {
+		return nil, s.readPartition(ctx, req, conds, order, "", partition{}, req.limit, nil)
+	}
+
+	key := s.splitKey()
+	// Incremental reads may split only when the key is the sole ordering
+	// column, because the last partition must hold the greatest position.
+	if req.incremental != nil && (len(order) != 1 || order[0] != key) {
+		key = ""
+	}
+	resumeKey := ""
+	if key != "" && (s.db.orderCheap() || req.incremental != nil) {
+		resumeKey = key
+		order = []string{key}
+	}
+
+	parts := []partition{{}}
+	if key != "" && req.parallelism > 1 {
+		lo, hi, ok, err := s.db.keyRange(ctx, key, s.query(conds, nil, 0))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			parts = splitRange(lo, hi, req.parallelism)
+		}
+	}
+	if len(parts) > 1 {
+		s.run.log.V(1).Info("Reading in parallel", "partitions", len(parts), "key", key)
+	}
+
+	lastRows := make([][]any, len(parts))
+	errs := make(chan error, len(parts))
+	for i, p := range parts {
+		go func() {
+			errs <- s.readPartition(ctx, req, conds, order, resumeKey, p, 0, &lastRows[i])
+		}()
+	}
+	var firstErr error
+	for range parts {
+		if err := <-errs; err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	for i := len(lastRows) - 1; i >= 0; i-- {
+		if lastRows[i] != nil {
+			return lastRows[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// splitRange divides [lo, hi] into n contiguous ranges, the first and
+// last open so that rows inserted meanwhile outside the range are still read.
+func splitRange(lo, hi int64, n int) []partition {
+	width := (uint64(hi-lo) / uint64(n)) + 1
+	if hi < lo || width < 1000 {
+		return []partition{{}}
+	}
+	parts := make([]partition, 0, n)
+	start := lo
+	for i := 0; i < n; i++ {
+		p := partition{}
+		if i > 0 {
+			v := start
+			p.lo = &v
+		}
+		if i < n-1 {
+			v := start + int64(width) - 1
+			p.hi = &v
+			start = v + 1
+		}
+		parts = append(parts, p)
+	}
+	return parts
+}
+
+// maxResumes bounds how often one partition reconnects after a lost connection.
+const maxResumes = 5
+
+// readPartition streams one partition. When resumeKey is set the rows come
+// ordered by it, so after a lost connection the read continues after the
+// last key it delivered instead of failing.
+func (s *sqlSource) readPartition(ctx context.Context, req readRequest, conds, order []string, resumeKey string,
+	p partition, limit int, lastRow *[]any) error {
+	b := newBatcher(req)
+	keyIdx := -1
+	if resumeKey != "" {
+		keyIdx = s.schema.Index(resumeKey)
+	}
+	var lastKey *int64
+	delivered := 0
+	for attempt := 0; ; attempt++ {
+		partConds := append([]string(nil), conds...)
+		if p.lo != nil {
+			partConds = append(partConds, fmt.Sprintf("%s >= %d", s.db.quoteIdent(resumeKeyOr(resumeKey, s.splitKey())), *p.lo))
+		}
+		if p.hi != nil {
+			partConds = append(partConds, fmt.Sprintf("%s <= %d", s.db.quoteIdent(resumeKeyOr(resumeKey, s.splitKey())), *p.hi))
+		}
+		if lastKey != nil {
+			partConds = append(partConds, fmt.Sprintf("%s > %d", s.db.quoteIdent(resumeKey), *lastKey))
+		}
+		q := s.query(partConds, order, limit)
+		s.run.log.V(1).Info("Reading", "query", q)
+
+		err := s.db.stream(ctx, q, s.schema, func(row []any) error {
+			if keyIdx >= 0 {
+				if k, ok := row[keyIdx].(int64); ok {
+					lastKey = &k
+				}
+			}
+			if lastRow != nil {
+				*lastRow = row
+			}
+			delivered++
+			return b.add(ctx, row)
+		})
+		if err == nil {
+			return b.flush(ctx)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if resumeKey == "" || !s.db.isConnectionError(err) || attempt >= maxResumes {
+			return err
+		}
+		s.run.info("Source connection lost; resuming after the last key read",
+			"key", resumeKey, "rowsRead", delivered, "attempt", attempt+1, "error", err.Error())
+		select {
+		case <-time.After(backoff(attempt)):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func resumeKeyOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// backoff returns the wait before retry attempt n: 0.5s doubling to at most 8s.
+func backoff(n int) time.Duration {
+	d := 500 * time.Millisecond << n
+	if d > 8*time.Second || d <= 0 {
+		d = 8 * time.Second
+	}
+	return d
+}
+
+// retryConnect calls connect until it succeeds, fails with a non-transient
+// error or has failed attempts times.
+func retryConnect(ctx context.Context, r *run, what string, attempts int, transient func(error) bool, connect func() error) error {
+	var err error
+	for i := 0; i < attempts; i++ {
+		if err = connect(); err == nil {
+			return nil
+		}
+		if !transient(err) || i == attempts-1 || ctx.Err() != nil {
+			break
+		}
+		r.info("Connection failed; retrying", "endpoint", what, "attempt", i+1, "error", scrub(err, r.secrets...).Error())
+		select {
+		case <-time.After(backoff(i)):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return err
+}
+
+var _ = strconv.Itoa

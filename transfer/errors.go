@@ -27,12 +27,12 @@ const (
 
 // Exit codes returned by ExitCode.
 const (
-	ExitSuccess     = 0
-	ExitFailure     = 1
-	ExitInvalidJob  = 2
-	ExitConnection  = 3
-	ExitDataError   = 4
-	ExitCancelled   = 130
+	ExitSuccess    = 0
+	ExitFailure    = 1
+	ExitInvalidJob = 2
+	ExitConnection = 3
+	ExitDataError  = 4
+	ExitCancelled  = 130
 )
 
 // String returns the kind's name as used in summaries.

@@ -112,8 +112,8 @@ func (s Schema) Names() []string {
 	return names
 }
 
-// describe returns a short human form such as "decimal(10,2)".
-func (c Column) describe() string {
+// TypeName returns the engine type as text, such as "int64", "uint8" or "decimal(10,2)".
+func (c Column) TypeName() string {
 	switch c.Kind {
 	case KindInt:
 		if c.Unsigned {
@@ -138,4 +138,15 @@ func quoteList(names []string) string {
 		q[i] = fmt.Sprintf("%q", n)
 	}
 	return strings.Join(q, ", ")
+}
+
+// UnmarshalText parses a kind name as String returns it.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for kind, name := range kindNames {
+		if name == string(b) {
+			*k = kind
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown column kind %q", b)
 }

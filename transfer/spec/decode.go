@@ -15,6 +15,20 @@ import (
 // key, a duplicate key, a value of the wrong type or trailing data is an
 // error naming the key. It applies defaults and validates the result.
 func Decode(data []byte) (Job, error) {
+	job, err := DecodeStrict(data)
+	if err != nil {
+		return job, err
+	}
+	job.ApplyDefaults()
+	if err := job.Validate(); err != nil {
+		return job, err
+	}
+	return job, nil
+}
+
+// DecodeStrict parses a job like Decode but neither applies defaults nor
+// validates, for callers that adjust the job first.
+func DecodeStrict(data []byte) (Job, error) {
 	var job Job
 	jsonData, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
@@ -31,11 +45,6 @@ func Decode(data []byte) (Job, error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return job, errors.New("invalid job: unexpected data after the job document")
-	}
-
-	job.ApplyDefaults()
-	if err := job.Validate(); err != nil {
-		return job, err
 	}
 	return job, nil
 }

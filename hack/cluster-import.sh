@@ -5,7 +5,7 @@
 #   hack/cluster-import.sh bin/ferry-image.tar [more.tar...]
 set -euo pipefail
 
-# shellcheck source=lib/cluster.sh
+# shellcheck source-path=SCRIPTDIR source=lib/cluster.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.sh"
 
 require_root

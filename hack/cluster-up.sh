@@ -17,7 +17,7 @@
 # containerd and runc from Debian (installed with apt-get when missing).
 set -euo pipefail
 
-# shellcheck source=lib/cluster.sh
+# shellcheck source-path=SCRIPTDIR source=lib/cluster.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/cluster.sh"
 
 require_root
@@ -74,7 +74,8 @@ openssl_quiet req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=ferry-local-
 
 # issue_cert NAME SUBJECT [SAN]: a certificate NAME.crt/NAME.key signed by the CA.
 issue_cert() {
-  local name="$1" subject="$2" san="${3:-}" ext="${pki_dir}/${name}.ext"
+  local name="$1" subject="$2" san="${3:-}"
+  local ext="${pki_dir}/${name}.ext"
   if [[ -n "${san}" ]]; then
     printf 'extendedKeyUsage=serverAuth\nsubjectAltName=%s\n' "${san}" >"${ext}"
   else
@@ -187,6 +188,7 @@ state = "${containerd_dir}/state"
   sandbox_image = "${pause_image}"
   restrict_oom_score_adj = true
   disable_apparmor = true
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"

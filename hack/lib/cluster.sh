@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # The variables are used by the scripts that source this.
 # Shared settings of hack/cluster-up.sh, hack/cluster-down.sh and hack/cluster-import.sh.
 # Source it; it defines variables and functions only.
 #

@@ -1,7 +1,8 @@
 {{/*
-ferry.managerRules are the manager's RBAC rules. They must stay equal to the rules that
-controller-gen writes to config/rbac/role.yaml from the controllers' +kubebuilder:rbac markers;
-test/chart checks that they do.
+ferry.managerRules are the manager's RBAC rules, in the release namespace or cluster-wide. With
+the leader-election rules in templates/rbac.yaml they must equal the rules that controller-gen
+writes to config/rbac/role.yaml from the +kubebuilder:rbac markers; test/chart checks that.
+The manager needs Secrets for the job tokens it creates and the registration token it reads.
 */}}
 {{- define "ferry.managerRules" -}}
 - apiGroups: [""]
@@ -12,17 +13,30 @@ test/chart checks that they do.
   verbs: [create, delete, get, list, watch]
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [delete, get]
+  verbs: [create, delete, get, list, patch, update, watch]
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
 - apiGroups: [transfer.ferry.dev]
   resources: [transferjobs]
-  verbs: [delete, get, list, watch]
+  verbs: [create, delete, get, list, patch, watch]
 - apiGroups: [transfer.ferry.dev]
-  resources: [transferjobs/status]
+  resources: [transferjobs/status, transferrunners/status]
   verbs: [get, patch, update]
 - apiGroups: [transfer.ferry.dev]
   resources: [transferrunners]
   verbs: [get, list, watch]
+{{- end }}
+
+{{/*
+ferry.leaderElectionRules let the manager hold its Lease and record leader-election events in
+the release namespace.
+*/}}
+{{- define "ferry.leaderElectionRules" -}}
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [create, delete, get, list, patch, update, watch]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
 {{- end }}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferryhq/ferry/controlplane/admin"
+	"github.com/ferryhq/ferry/controlplane/cptest"
+	"github.com/ferryhq/ferry/protocol"
+)
+
+// cli runs one command line against env and returns its output.
+func cli(t *testing.T, env *cptest.Env, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	full := append(args, "--server", env.URL, "--admin-token", env.AdminToken)
+	if err := run(context.Background(), full, &stdout, &stderr); err != nil {
+		t.Fatalf("controlplane %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String()
+}
+
+func TestCommandsOverAdminAPI(t *testing.T) {
+	env := cptest.Start(t)
+	dir := t.TempDir()
+
+	if out := cli(t, env, "cluster", "create", "tokyo"); !strings.Contains(out, "tokyo") {
+		t.Errorf("cluster create output %q lacks the name", out)
+	}
+	out := cli(t, env, "token", "create", "--cluster", "tokyo")
+	if !strings.Contains(out, "ferry_reg_") {
+		t.Errorf("token create output %q lacks the token", out)
+	}
+	cli(t, env, "connection", "create", "--name", "src", "--type", "sqlite", "--path", filepath.Join(dir, "a.db"))
+	cli(t, env, "connection", "create", "--name", "dst", "--type", "sqlite", "--path", filepath.Join(dir, "b.db"))
+	cli(t, env, "config", "create", "--name", "orders", "--cluster", "tokyo", "--source", "src", "--source-table", "orders",
+		"--destination", "dst", "--destination-table", "orders", "--mode", "merge", "--merge-keys", "id")
+
+	var job admin.Job
+	if err := json.Unmarshal([]byte(cli(t, env, "job", "run", "orders", "-o", "json")), &job); err != nil {
+		t.Fatalf("job run -o json: %v", err)
+	}
+	if job.State != protocol.StateQueued {
+		t.Errorf("job state = %s, want queued", job.State)
+	}
+	if out := cli(t, env, "job", "list"); !strings.Contains(out, job.ID) {
+		t.Errorf("job list output %q lacks %s", out, job.ID)
+	}
+	if out := cli(t, env, "job", "show", job.ID); !strings.Contains(out, "queued") {
+		t.Errorf("job show output %q lacks the state", out)
+	}
+	cli(t, env, "job", "cancel", job.ID)
+	// The job has ended, so --follow returns at once.
+	cli(t, env, "job", "logs", job.ID, "--follow")
+	if out := cli(t, env, "runner", "list", "--cluster", "tokyo"); !strings.Contains(out, "STATE") {
+		t.Errorf("runner list output %q lacks its header", out)
+	}
+	var conns []admin.Connection
+	if err := json.Unmarshal([]byte(cli(t, env, "connection", "list", "-o", "json")), &conns); err != nil || len(conns) != 2 {
+		t.Errorf("connection list -o json = %d connections (%v), want 2", len(conns), err)
+	}
+}
+
+func TestServeRequiresSecrets(t *testing.T) {
+	t.Setenv("FERRY_ADMIN_TOKEN", "")
+	t.Setenv("FERRY_ENCRYPTION_KEY", "")
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--db", "sqlite://" + filepath.Join(t.TempDir(), "x.db")}, &stderr, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "FERRY_ADMIN_TOKEN") {
+		t.Errorf("serve without an admin token: %v, want an error naming FERRY_ADMIN_TOKEN", err)
+	}
+	t.Setenv("FERRY_ADMIN_TOKEN", "admin-token-for-test")
+	err = run(context.Background(), []string{"serve"}, &stderr, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "gen-key") {
+		t.Errorf("serve without a key: %v, want an error pointing at gen-key", err)
+	}
+	t.Setenv("FERRY_ENCRYPTION_KEY", "c2hvcnQ=")
+	err = run(context.Background(), []string{"serve"}, &stderr, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "want 32") {
+		t.Errorf("serve with a short key: %v, want an error naming the size", err)
+	}
+}
+
+func TestAdminErrorsAreClear(t *testing.T) {
+	env := cptest.Start(t)
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"job", "show", "job_missing", "--server", env.URL, "--admin-token", env.AdminToken}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "job_missing") {
+		t.Errorf("job show of a missing job: %v, want an error naming it", err)
+	}
+	err = run(context.Background(), []string{"job", "list", "--server", env.URL, "--admin-token", "wrong"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("wrong admin token: %v, want a 401", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/url"
 	"strconv"
@@ -21,6 +22,12 @@ import (
 // value the column cannot hold is an error rather than a silent change,
 // and NO_AUTO_VALUE_ON_ZERO so that an id of 0 stays 0.
 const mysqlSQLMode = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+
+func init() {
+	// The driver logs some connection errors itself before returning them;
+	// the engine reports the returned errors, so the duplicates are dropped.
+	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
+}
 
 type mysqlDialect struct{}
 

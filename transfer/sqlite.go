@@ -414,6 +414,13 @@ func (d *sqliteDest) write(ctx context.Context, b *batch) error {
 					x = []byte{}
 				}
 				args[i] = x
+			case float64:
+				// SQLite stores a bound NaN as NULL; as text it survives a REAL column.
+				if math.IsNaN(x) {
+					args[i] = "NaN"
+				} else {
+					args[i] = x
+				}
 			default:
 				args[i] = v
 			}

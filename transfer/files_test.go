@@ -1,0 +1,184 @@
+package transfer
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/ferryhq/ferry/internal/testdb"
+	"github.com/ferryhq/ferry/transfer/spec"
+)
+
+func TestGzipCSVToSQLiteAndBack(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv.gz")
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte("id,Name\n1,\"multi\nline\"\n2,𝄞\n3,\n"))
+	zw.Close()
+	if err := os.WriteFile(in, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "out.db")
+	job := spec.Job{
+		Source:      spec.Source{Connection: spec.Connection{Type: spec.TypeCSV, Path: in}},
+		Destination: spec.Destination{Connection: spec.Connection{Type: spec.TypeSQLite, Path: db}, Table: "People"},
+	}
+	job.ApplyDefaults()
+	if job.Source.Compression != spec.CompressionGzip {
+		t.Fatalf("compression = %q, want gzip from the .gz suffix", job.Source.Compression)
+	}
+	if sum := runJob(t, job); sum.Rows != 3 {
+		t.Errorf("rows = %d, want 3", sum.Rows)
+	}
+
+	out := filepath.Join(dir, "back.jsonl.gz")
+	back := spec.Job{
+		Source:      spec.Source{Connection: spec.Connection{Type: spec.TypeSQLite, Path: db}, Query: `SELECT * FROM "People" ORDER BY id`},
+		Destination: spec.Destination{Connection: spec.Connection{Type: spec.TypeJSONL, Path: out}},
+	}
+	runJob(t, back)
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	got.ReadFrom(zr)
+	want := `{"id":"1","Name":"multi\nline"}
+{"id":"2","Name":"𝄞"}
+{"id":"3","Name":""}
+`
+	if got.String() != want {
+		t.Errorf("round trip:\n%s\nwant:\n%s", got.String(), want)
+	}
+}
+
+func TestPostgresTypesToSQLite(t *testing.T) {
+	pg := testdb.Postgres(t)
+	src := pg.NewDatabase(t)
+	execSQL(t, pg, src,
+		`CREATE TABLE t (id bigint PRIMARY KEY, amount numeric(30,10), ok boolean, raw bytea, doc jsonb, at timestamptz, f real)`,
+		`INSERT INTO t VALUES (1, 12345678901234567890.0123456789, true, '\x00ff'::bytea, '{"b": 1, "a": [1,2]}', '2024-03-10 02:30:00.5+09', 0.1),
+			(2, NULL, false, ''::bytea, NULL, NULL, 'NaN')`)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "out.db")
+	runJob(t, tableJob(postgresConn(pg, src), "t", spec.Connection{Type: spec.TypeSQLite, Path: db}, "t"))
+
+	job := spec.Job{
+		Source: spec.Source{Connection: spec.Connection{Type: spec.TypeSQLite, Path: db},
+			Query: "SELECT id, amount, ok, hex(raw) AS raw, typeof(raw) AS rawType, doc, at, f FROM t ORDER BY id"},
+		Destination: spec.Destination{Connection: spec.Connection{Type: spec.TypeCSV, Path: filepath.Join(dir, "out.csv")}},
+	}
+	runJob(t, job)
+	data, _ := os.ReadFile(filepath.Join(dir, "out.csv"))
+	want := `id,amount,ok,raw,rawType,doc,at,f
+1,12345678901234567890.0123456789,true,00FF,blob,"{""a"": [1, 2], ""b"": 1}",2024-03-09 17:30:00.5,0.10000000149011612
+2,,false,,blob,,,NaN
+`
+	if string(data) != want {
+		t.Errorf("SQLite contents:\n%s\nwant:\n%s", data, want)
+	}
+}
+
+func TestParquetDestination(t *testing.T) {
+	pg := testdb.Postgres(t)
+	src := pg.NewDatabase(t)
+	execSQL(t, pg, src,
+		`CREATE TABLE t (id int PRIMARY KEY, price numeric(10,2), name text, day date, at timestamp(6))`,
+		`INSERT INTO t VALUES (1, -12.34, 'a', '2024-02-29', '2024-03-10 02:30:00.000001'), (2, NULL, NULL, NULL, NULL)`)
+	path := filepath.Join(t.TempDir(), "out.parquet")
+	runJob(t, tableJob(postgresConn(pg, src), "t", spec.Connection{Type: spec.TypeParquet, Path: path}, ""))
+
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pf.NumRows() != 2 {
+		t.Errorf("parquet file has %d rows, want 2", pf.NumRows())
+	}
+	schema := pf.Schema().String()
+	for _, want := range []string{"DECIMAL(10,2)", "DATE", "TIMESTAMP(isAdjustedToUTC=false,unit=MICROS)"} {
+		if !strings.Contains(schema, want) {
+			t.Errorf("parquet schema lacks %s:\n%s", want, schema)
+		}
+	}
+	rows := make([]parquet.Row, 2)
+	reader := parquet.NewReader(f)
+	defer reader.Close()
+	n, _ := reader.ReadRows(rows)
+	if n != 2 {
+		t.Fatalf("read %d rows, want 2", n)
+	}
+	var day, at int64
+	for _, v := range rows[0] {
+		switch pf.Schema().Columns()[v.Column()][0] {
+		case "day":
+			day = v.Int64()
+		case "at":
+			at = v.Int64()
+		}
+	}
+	if day != 19782 {
+		t.Errorf("day = %d days since 1970, want 19782 (2024-02-29)", day)
+	}
+	if at != 1710037800000001 {
+		t.Errorf("at = %d µs, want 1710037800000001", at)
+	}
+}
+
+func TestSecretsNeverInErrors(t *testing.T) {
+	pg := testdb.Postgres(t)
+	const secret = "s3cr3t-Pa55word-that-is-wrong"
+	job := spec.Job{
+		Source: spec.Source{Connection: spec.Connection{Type: spec.TypePostgres, Host: pg.Host(), Port: pg.Port(),
+			Database: "postgres", User: pg.User(), Password: secret}, Query: "SELECT 1"},
+		Destination: spec.Destination{Connection: spec.Connection{Type: spec.TypeMySQL, Host: "127.0.0.1", Port: 1,
+			Database: "x", User: "u", Password: secret}, Table: "t"},
+	}
+	sum, err := Run(context.Background(), job, Options{Logger: testr.New(t)})
+	if ExitCode(err) != ExitConnection {
+		t.Errorf("exit code %d (%v), want %d", ExitCode(err), err, ExitConnection)
+	}
+	if strings.Contains(err.Error(), secret) || strings.Contains(sum.Error, secret) {
+		t.Errorf("the password appears in the error: %v", err)
+	}
+}
+
+func TestCheckWritesNothing(t *testing.T) {
+	pg := testdb.Postgres(t)
+	db := pg.NewDatabase(t)
+	execSQL(t, pg, db, "CREATE TABLE s (id int PRIMARY KEY)")
+	job := tableJob(postgresConn(pg, db), "s", postgresConn(pg, db), "created_by_check")
+	job.Destination.Mode = spec.ModeReplace
+	schema, err := Check(context.Background(), job, Options{Logger: testr.New(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(schema.Columns) != 1 {
+		t.Errorf("schema has %d columns, want 1", len(schema.Columns))
+	}
+	assertRows(t, pg, db, "SELECT count(*) FROM pg_class WHERE relname LIKE 'created_by_check%'", "0")
+
+	job.Source.Table = "missing"
+	if _, err := Check(context.Background(), job, Options{Logger: testr.New(t)}); ExitCode(err) != ExitInvalidJob {
+		t.Errorf("check of a missing table: exit code %d (%v), want %d", ExitCode(err), err, ExitInvalidJob)
+	}
+}

@@ -125,8 +125,8 @@ bench-transfer: ## Run the transfer engine benchmarks.
 	go test -run '^$$' -bench . ./transfer/...
 
 .PHONY: bench-controlplane
-bench-controlplane: ## Run the control plane benchmarks.
-	go test -run '^$$' -bench . ./controlplane/...
+bench-controlplane: ## Run the control plane benchmark (100 long-polling runners) and append its figures to docs/benchmarks.md.
+	FERRY_BENCH_REPORT="$(CURDIR)/docs/benchmarks.md" go test -run '^$$' -bench . -benchtime 1x ./controlplane/...
 
 .PHONY: bench-operator
 bench-operator: envtest ## Run the operator benchmarks.

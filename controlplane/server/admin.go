@@ -344,7 +344,7 @@ func (s *Server) handleRunJob(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	s.logJob(job, "Job queued", "type", string(job.Type))
-	s.wake(ctx, job.ClusterID)
+	s.wakeForJob(ctx, job.ClusterID)
 	return http.StatusCreated, toAdminJob(job), nil
 }
 
@@ -418,7 +418,7 @@ func (s *Server) handleCancelJob(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	if job.CancelPending {
-		s.wake(ctx, job.ClusterID)
+		s.wakeForCancel(ctx, job.ClusterID)
 	}
 	return http.StatusOK, toAdminJob(job), nil
 }

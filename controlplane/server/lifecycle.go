@@ -47,16 +47,23 @@ func (s *Server) heartbeat(ctx context.Context, runnerID string, req protocol.He
 		dispatched = len(resp.Assignments) > 0
 		return err
 	})
-	if err == nil && dispatched {
-		// Other runners of the cluster may still find queued jobs.
-		s.hub.broadcast(clusterID)
+	if err == nil && dispatched && len(resp.Assignments) == req.FreeSlots {
+		// The queue may hold more jobs than this runner had room for.
+		s.hub.wakeOne(clusterID)
 	}
 	return resp, err
 }
 
 // pollWork looks again for cancellations and assignments during a long poll.
-func (s *Server) pollWork(ctx context.Context, runnerID string, req protocol.HeartbeatRequest) (protocol.HeartbeatResponse, error) {
+// A wake-up reaches every long poll of the cluster, so it first checks
+// without a transaction whether anything is there for this runner: on
+// SQLite, where writers take turns, that keeps a hundred woken runners from
+// queueing behind each other for one job.
+func (s *Server) pollWork(ctx context.Context, runnerID, clusterID string, req protocol.HeartbeatRequest) (protocol.HeartbeatResponse, error) {
 	var resp protocol.HeartbeatResponse
+	if worth, err := s.worthPolling(ctx, runnerID, clusterID, req); err != nil || !worth {
+		return resp, err
+	}
 	err := s.store.InTx(ctx, func(q store.Querier) error {
 		resp = protocol.HeartbeatResponse{}
 		now := s.clock.Now()
@@ -71,7 +78,34 @@ func (s *Server) pollWork(ctx context.Context, runnerID string, req protocol.Hea
 		resp.Assignments, err = s.dispatch(ctx, q, runner, req, now)
 		return err
 	})
+	if err == nil && len(resp.Assignments) > 0 && len(resp.Assignments) == req.FreeSlots {
+		// The queue may hold more jobs than this runner had room for.
+		s.hub.wakeOne(clusterID)
+	}
 	return resp, err
+}
+
+// worthPolling reports whether the cluster has a queued job the runner has
+// room for, or the runner has a cancellation waiting, either pending or for
+// a job it reports.
+func (s *Server) worthPolling(ctx context.Context, runnerID, clusterID string, req protocol.HeartbeatRequest) (bool, error) {
+	if req.FreeSlots > 0 {
+		queued, err := s.store.ListJobs(ctx, store.JobFilter{ClusterID: clusterID, States: []protocol.JobState{protocol.StateQueued}, Limit: 1})
+		if err != nil || len(queued) > 0 {
+			return true, err
+		}
+	}
+	pending, err := s.store.ListJobs(ctx, store.JobFilter{RunnerID: runnerID, CancelPending: true, Limit: 1})
+	if err != nil || len(pending) > 0 {
+		return true, err
+	}
+	for _, j := range req.Jobs {
+		job, err := s.store.GetJob(ctx, j.JobID)
+		if err != nil || s.cancelReason(job, runnerID, j.Epoch, s.clock.Now()) != "" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (s *Server) recordHeartbeat(ctx context.Context, q store.Querier, runner store.Runner, req protocol.HeartbeatRequest, wait time.Duration, now time.Time) error {

@@ -527,3 +527,40 @@ func TestLongPollWakes(t *testing.T) {
 		}
 	})
 }
+
+func TestQueuedJobsWakeOneRunnerEach(t *testing.T) {
+	eachStore(t, func(t *testing.T, h *harness) {
+		cfg, token, first := h.setup()
+		second := h.join(token, "ns/second", 1)
+		type result struct {
+			resp protocol.HeartbeatResponse
+			err  error
+		}
+		results := make(chan result, 2)
+		for _, r := range []*testRunner{first, second} {
+			go func() {
+				resp, err := r.c.Heartbeat(h.ctx, r.id, protocol.HeartbeatRequest{State: protocol.RunnerIdle, FreeSlots: 1})
+				results <- result{resp, err}
+			}()
+		}
+		for h.clk.Waiters() < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		h.runJob(cfg, protocol.JobTransfer)
+		h.runJob(cfg, protocol.JobTransfer)
+		jobs := map[string]bool{}
+		for range 2 {
+			res := <-results
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			if len(res.resp.Assignments) != 1 {
+				t.Fatalf("a woken runner got %d assignments, want 1", len(res.resp.Assignments))
+			}
+			jobs[res.resp.Assignments[0].JobID] = true
+		}
+		if len(jobs) != 2 {
+			t.Errorf("the two runners got %d distinct jobs, want 2", len(jobs))
+		}
+	})
+}

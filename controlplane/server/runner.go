@@ -153,44 +153,60 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	}
 	wait = min(wait, protocol.MaxWaitSeconds*time.Second)
 
-	ctx := r.Context()
-	// Subscribe before looking for work, so a job queued in between wakes us.
-	woken := s.hub.wait(runner.ClusterID)
-	resp, err := s.heartbeat(ctx, runner.ID, req, wait)
+	resp, err := s.longPoll(r.Context(), runner, req, wait)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if hasWork(resp) {
-		resp.ServerTime = s.clock.Now()
-		writeJSON(w, http.StatusOK, resp)
+	if r.Context().Err() != nil {
 		return
+	}
+	resp.ServerTime = s.clock.Now()
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// longPoll handles a heartbeat and, when there is nothing to send, waits up
+// to wait for a wake-up that brings work.
+func (s *Server) longPoll(ctx context.Context, runner store.Runner, req protocol.HeartbeatRequest, wait time.Duration) (protocol.HeartbeatResponse, error) {
+	wantsJobs := req.FreeSlots > 0
+	// Register before looking for work, so a job queued in between wakes us.
+	waiter := s.hub.register(runner.ClusterID, wantsJobs)
+	// done unregisters the waiter and passes on a job wake-up it received
+	// but did not act on, so the job is not left for the next heartbeat.
+	done := func(acted bool) {
+		if s.hub.unregister(runner.ClusterID, waiter) && !acted {
+			s.hub.wakeOne(runner.ClusterID)
+		}
+	}
+	resp, err := s.heartbeat(ctx, runner.ID, req, wait)
+	if err != nil || hasWork(resp) {
+		done(false)
+		return resp, err
 	}
 
 	timer := s.clock.NewTimer(wait)
 	defer timer.Stop()
 	for {
 		select {
-		case <-woken:
+		case <-waiter.ch:
 		case <-timer.C():
-			writeJSON(w, http.StatusOK, protocol.HeartbeatResponse{ServerTime: s.clock.Now()})
-			return
+			done(false)
+			return protocol.HeartbeatResponse{}, nil
 		case <-ctx.Done():
-			return
+			done(false)
+			return protocol.HeartbeatResponse{}, nil
 		case <-s.closed:
-			writeJSON(w, http.StatusOK, protocol.HeartbeatResponse{ServerTime: s.clock.Now()})
-			return
+			done(false)
+			return protocol.HeartbeatResponse{}, nil
 		}
-		woken = s.hub.wait(runner.ClusterID)
-		resp, err := s.pollWork(ctx, runner.ID, req)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if hasWork(resp) {
-			resp.ServerTime = s.clock.Now()
-			writeJSON(w, http.StatusOK, resp)
-			return
+		previous := waiter
+		waiter = s.hub.register(runner.ClusterID, wantsJobs)
+		resp, err := s.pollWork(ctx, runner.ID, runner.ClusterID, req)
+		// The wake-up was acted on: pollWork took what it could.
+		s.hub.unregister(runner.ClusterID, previous)
+		if err != nil || hasWork(resp) {
+			done(false)
+			return resp, err
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -133,7 +134,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = s.store.Listen(ctx, s.hub.broadcast)
+		_ = s.store.Listen(ctx, s.relay)
 	}()
 
 	ticker := time.NewTicker(s.opts.SweepInterval)
@@ -198,44 +199,41 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-// wake tells the long polls of a cluster, on this replica and the others,
-// that a job or a cancellation may be waiting.
-func (s *Server) wake(ctx context.Context, clusterID string) {
+// Wake-up messages between replicas: a cluster ID prefixed with the kind.
+const (
+	wakeJobPrefix    = "job:"
+	wakeCancelPrefix = "cancel:"
+)
+
+// wakeForJob tells one long poll of a cluster, on this replica and on each
+// of the others, that a job is queued.
+func (s *Server) wakeForJob(ctx context.Context, clusterID string) {
+	s.hub.wakeOne(clusterID)
+	s.notify(ctx, wakeJobPrefix+clusterID)
+}
+
+// wakeForCancel tells every long poll of a cluster, on every replica, that
+// a cancellation may be waiting.
+func (s *Server) wakeForCancel(ctx context.Context, clusterID string) {
 	s.hub.broadcast(clusterID)
-	if err := s.store.Notify(ctx, clusterID); err != nil {
-		s.log.Warn("Failed to notify other replicas", "clusterID", clusterID, "error", err)
+	s.notify(ctx, wakeCancelPrefix+clusterID)
+}
+
+func (s *Server) notify(ctx context.Context, msg string) {
+	if err := s.store.Notify(ctx, msg); err != nil {
+		s.log.Warn("Failed to notify other replicas", "message", msg, "error", err)
 	}
 }
 
-// hub wakes the long polls waiting on a key (a cluster ID).
-type hub struct {
-	mu      sync.Mutex
-	waiters map[string]chan struct{}
-}
-
-func newHub() *hub { return &hub{waiters: map[string]chan struct{}{}} }
-
-// wait returns a channel that is closed at the next broadcast of key. Call
-// it before checking for work, so that a broadcast in between is not missed.
-func (h *hub) wait(key string) <-chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	ch, ok := h.waiters[key]
-	if !ok {
-		ch = make(chan struct{})
-		h.waiters[key] = ch
-	}
-	return ch
-}
-
-// broadcast wakes the waiters of key; the empty key wakes every waiter.
-func (h *hub) broadcast(key string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for k, ch := range h.waiters {
-		if key == "" || k == key {
-			close(ch)
-			delete(h.waiters, k)
-		}
+// relay applies a wake-up from another replica. The empty message, sent
+// after the store reconnects, wakes every long poll to look again.
+func (s *Server) relay(msg string) {
+	switch {
+	case strings.HasPrefix(msg, wakeJobPrefix):
+		s.hub.wakeOne(strings.TrimPrefix(msg, wakeJobPrefix))
+	case strings.HasPrefix(msg, wakeCancelPrefix):
+		s.hub.broadcast(strings.TrimPrefix(msg, wakeCancelPrefix))
+	default:
+		s.hub.broadcast("")
 	}
 }

@@ -55,7 +55,7 @@ func (s *Server) expireLeases(ctx context.Context) error {
 			return err
 		}
 		if requeued {
-			s.wake(ctx, candidate.ClusterID)
+			s.wakeForJob(ctx, candidate.ClusterID)
 		}
 	}
 	return nil

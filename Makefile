@@ -70,10 +70,16 @@ verify: manifests generate fmt ## Regenerate code and manifests, format, and fai
 run: manifests generate ## Run the manager on this host against the current kubeconfig.
 	go run ./cmd/manager
 
+# Sample databases of make demo: sqlite (two SQLite files) or mariadb (two MariaDB servers).
+DB ?= sqlite
+
 .PHONY: demo
-demo: ## Run the whole system locally (not built yet).
-	@echo "make demo: the demo is not built yet" >&2
-	@exit 1
+demo: ## Run the whole system locally and move one table through it (DB=sqlite or DB=mariadb; needs root).
+	DB="$(DB)" hack/demo.sh
+
+.PHONY: demo-down
+demo-down: ## Stop everything make demo started and remove .demo and the local cluster.
+	hack/demo.sh --down
 
 ##@ Build
 
@@ -109,8 +115,8 @@ test-e2e: kube-binaries ## Run the end-to-end tests, which start and stop the lo
 test-all: test test-e2e ## Run every test: make test, then make test-e2e.
 
 .PHONY: test-chart
-test-chart: helm ## Lint and render the Helm chart with several value sets and check the objects.
-	HELM="$(HELM)" go test $(GO_TEST_FLAGS) ./test/chart/...
+test-chart: helm envtest ## Lint and render the Helm chart with several value sets and check the objects.
+	HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test $(GO_TEST_FLAGS) ./test/chart/...
 
 # The chart tests in ./test/chart run helm; build it first rather than inside go test.
 test test-e2e: helm
@@ -120,9 +126,12 @@ test test-e2e: helm
 .PHONY: bench
 bench: bench-transfer bench-controlplane bench-operator ## Run all benchmarks.
 
+# Row counts of make bench-transfer, comma separated; ROWS=100000,1000000 for the full measurement.
+ROWS ?= 100000
+
 .PHONY: bench-transfer
-bench-transfer: ## Run the transfer engine benchmarks.
-	go test -run '^$$' -bench . ./transfer/...
+bench-transfer: ## Time Ferry against mysqldump|mysql and psql COPY pipes on local servers (ROWS=...).
+	go run ./transfer/bench -rows $(ROWS)
 
 .PHONY: bench-controlplane
 bench-controlplane: ## Run the control plane benchmark (100 long-polling runners) and append its figures to docs/benchmarks.md.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/go-logr/logr/testr"
 
 	"github.com/ferryhq/ferry/internal/testdb"
@@ -187,6 +188,36 @@ func TestParallelReadMovesEveryRow(t *testing.T) {
 			assertRows(t, pg, dst, "SELECT count(*), count(DISTINCT id), sum(v) = 2 * sum(id) FROM t", "50000|50000|t")
 		})
 	}
+}
+
+func TestPostgresBlockRangesMoveEveryRow(t *testing.T) {
+	pg := testdb.Postgres(t)
+	src, dst := pg.NewDatabase(t), pg.NewDatabase(t)
+	execSQL(t, pg, src,
+		"CREATE TABLE t (id bigint, v text)",
+		"INSERT INTO t SELECT g, repeat('x', 50) FROM generate_series(1, 60000) g")
+	job := tableJob(postgresConn(pg, src), "t", postgresConn(pg, dst), "t")
+	job.Parallelism = 3
+	var mu sync.Mutex
+	var queries []string
+	logger := funcr.New(func(_, args string) {
+		if strings.Contains(args, "ctid") {
+			mu.Lock()
+			queries = append(queries, args)
+			mu.Unlock()
+		}
+	}, funcr.Options{Verbosity: 1})
+	sum, err := Run(context.Background(), job, Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Rows != 60000 {
+		t.Errorf("moved %d rows, want 60000", sum.Rows)
+	}
+	if len(queries) != 3 {
+		t.Errorf("%d queries read TID ranges, want 3: %q", len(queries), queries)
+	}
+	assertRows(t, pg, dst, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM t", "60000|60000|1|60000")
 }
 
 func TestResumeAfterLostSourceConnection(t *testing.T) {

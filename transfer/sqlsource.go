@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -124,10 +123,16 @@ func (s *sqlSource) splitKey() string {
 	return c.Name
 }
 
-// partition is one key range of a parallel read; bounds are inclusive and
-// a nil bound is open.
+// partition is one part of a parallel read: extra SQL conditions that
+// select a disjoint part of the rows.
 type partition struct {
-	lo, hi *int64
+	conds []string
+}
+
+// blockSplitter is implemented by readers that can split a table by its
+// physical layout instead of a key, such as PostgreSQL's TID ranges.
+type blockSplitter interface {
+	blockPartitions(ctx context.Context, n int) ([]partition, error)
 }
 
 func (s *sqlSource) read(ctx context.Context, req readRequest) ([]any, error) {
@@ -155,15 +160,9 @@ func (s *sqlSource) read(ctx context.Context, req readRequest) ([]any, error) {
 		order = []string{key}
 	}
 
-	parts := []partition{{}}
-	if key != "" && req.parallelism > 1 {
-		lo, hi, ok, err := s.db.keyRange(ctx, key, s.query(conds, nil, 0))
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			parts = splitRange(lo, hi, req.parallelism)
-		}
+	parts, err := s.partitions(ctx, req, key, resumeKey, conds)
+	if err != nil {
+		return nil, err
 	}
 	if len(parts) > 1 {
 		s.run.log.V(1).Info("Reading in parallel", "partitions", len(parts), "key", key)
@@ -193,25 +192,54 @@ func (s *sqlSource) read(ctx context.Context, req readRequest) ([]any, error) {
 	return nil, nil
 }
 
-// splitRange divides [lo, hi] into n contiguous ranges, the first and
-// last open so that rows inserted meanwhile outside the range are still read.
-func splitRange(lo, hi int64, n int) []partition {
-	width := (uint64(hi-lo) / uint64(n)) + 1
-	if hi < lo || width < 1000 {
+// partitions splits a parallel table read: on key ranges when the rows are
+// read in key order (the reader's cheap order or an incremental read), on
+// physical blocks when the reader supports that, else not at all.
+func (s *sqlSource) partitions(ctx context.Context, req readRequest, key, resumeKey string, conds []string) ([]partition, error) {
+	single := []partition{{}}
+	if req.parallelism <= 1 || s.src.Table == "" {
+		return single, nil
+	}
+	if bs, ok := s.db.(blockSplitter); ok && resumeKey == "" && req.incremental == nil {
+		parts, err := bs.blockPartitions(ctx, req.parallelism)
+		if err != nil || len(parts) > 0 {
+			return parts, err
+		}
+	}
+	if key == "" {
+		return single, nil
+	}
+	lo, hi, ok, err := s.db.keyRange(ctx, key, s.query(conds, nil, 0))
+	if err != nil || !ok {
+		return single, err
+	}
+	return splitRange(s.db.quoteIdent(key), lo, hi, req.parallelism), nil
+}
+
+// minRangeWidth is the smallest key range worth a reader of its own.
+const minRangeWidth = 1000
+
+// splitRange divides [lo, hi] into n contiguous ranges, the first and last
+// open so that rows inserted meanwhile outside the range are still read.
+func splitRange(quotedKey string, lo, hi int64, n int) []partition {
+	if hi < lo {
+		return []partition{{}}
+	}
+	width := uint64(hi-lo)/uint64(n) + 1
+	if width < minRangeWidth {
 		return []partition{{}}
 	}
 	parts := make([]partition, 0, n)
 	start := lo
 	for i := 0; i < n; i++ {
-		p := partition{}
+		var p partition
 		if i > 0 {
-			v := start
-			p.lo = &v
+			p.conds = append(p.conds, fmt.Sprintf("%s >= %d", quotedKey, start))
 		}
 		if i < n-1 {
-			v := start + int64(width) - 1
-			p.hi = &v
-			start = v + 1
+			end := start + int64(width) - 1
+			p.conds = append(p.conds, fmt.Sprintf("%s <= %d", quotedKey, end))
+			start = end + 1
 		}
 		parts = append(parts, p)
 	}
@@ -234,13 +262,7 @@ func (s *sqlSource) readPartition(ctx context.Context, req readRequest, conds, o
 	var lastKey *int64
 	delivered := 0
 	for attempt := 0; ; attempt++ {
-		partConds := append([]string(nil), conds...)
-		if p.lo != nil {
-			partConds = append(partConds, fmt.Sprintf("%s >= %d", s.db.quoteIdent(resumeKeyOr(resumeKey, s.splitKey())), *p.lo))
-		}
-		if p.hi != nil {
-			partConds = append(partConds, fmt.Sprintf("%s <= %d", s.db.quoteIdent(resumeKeyOr(resumeKey, s.splitKey())), *p.hi))
-		}
+		partConds := append(append([]string(nil), conds...), p.conds...)
 		if lastKey != nil {
 			partConds = append(partConds, fmt.Sprintf("%s > %d", s.db.quoteIdent(resumeKey), *lastKey))
 		}
@@ -278,13 +300,6 @@ func (s *sqlSource) readPartition(ctx context.Context, req readRequest, conds, o
 	}
 }
 
-func resumeKeyOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // backoff returns the wait before retry attempt n: 0.5s doubling to at most 8s.
 func backoff(n int) time.Duration {
 	d := 500 * time.Millisecond << n
@@ -315,4 +330,3 @@ func retryConnect(ctx context.Context, r *run, what string, attempts int, transi
 	return err
 }
 
-var _ = strconv.Itoa

@@ -108,8 +108,10 @@ test: manifests generate envtest ## Run unit and envtest tests with the race det
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test $(GO_TEST_FLAGS) -coverprofile cover.out ./...
 
 .PHONY: test-e2e
+# -p 1: test/cluster and test/e2e each start and stop the one local cluster, so their
+# packages must not run at the same time.
 test-e2e: kube-binaries ## Run the end-to-end tests, which start and stop the local cluster.
-	KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test $(GO_TEST_FLAGS) -tags "$(E2E_TAGS)" -timeout $(E2E_TIMEOUT) -v ./test/...
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test $(GO_TEST_FLAGS) -p 1 -tags "$(E2E_TAGS)" -timeout $(E2E_TIMEOUT) -v ./test/...
 
 .PHONY: test-all
 test-all: test test-e2e ## Run every test: make test, then make test-e2e.

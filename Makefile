@@ -15,8 +15,10 @@ STATICCHECK ?= $(LOCALBIN)/staticcheck-$(STATICCHECK_VERSION)
 HELM ?= $(LOCALBIN)/helm
 # kubectl built by hack/kube-binaries.sh (make kube-binaries).
 KUBECTL ?= $(shell hack/kube-binaries.sh dir)/kubectl
-# Build tags of the end-to-end tests, which need the local cluster (make cluster-up).
+# Build tag of the end-to-end tests, which start the local cluster (hack/cluster-up.sh), and
+# the packages that hold them; make test leaves these tests out because it sets no tag.
 E2E_TAGS ?= cluster
+E2E_PACKAGES ?= ./test/cluster/... ./test/e2e/...
 # go test flags shared by the test targets; override to add -v or -run.
 GO_TEST_FLAGS ?= -race -count=1
 E2E_TIMEOUT ?= 30m
@@ -111,7 +113,7 @@ test: manifests generate envtest ## Run unit and envtest tests with the race det
 # -p 1: test/cluster and test/e2e each start and stop the one local cluster, so their
 # packages must not run at the same time.
 test-e2e: kube-binaries ## Run the end-to-end tests, which start and stop the local cluster.
-	KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test $(GO_TEST_FLAGS) -p 1 -tags "$(E2E_TAGS)" -timeout $(E2E_TIMEOUT) -v ./test/...
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test $(GO_TEST_FLAGS) -p 1 -tags "$(E2E_TAGS)" -timeout $(E2E_TIMEOUT) -v $(E2E_PACKAGES)
 
 .PHONY: test-all
 test-all: test test-e2e ## Run every test: make test, then make test-e2e.

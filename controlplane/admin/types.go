@@ -94,7 +94,7 @@ type CreateConnectionRequest struct {
 	Params   map[string]string `json:"params,omitempty"`
 }
 
-// ConfigSource is what a transfer configuration reads.
+// ConfigSource is the source side of a transfer configuration.
 type ConfigSource struct {
 	// Connection is the source connection's ID or name.
 	Connection string   `json:"connection"`
@@ -104,7 +104,7 @@ type ConfigSource struct {
 	Where      string   `json:"where,omitempty"`
 }
 
-// ConfigDestination is where a transfer configuration writes.
+// ConfigDestination is the destination side of a transfer configuration.
 type ConfigDestination struct {
 	// Connection is the destination connection's ID or name.
 	Connection string `json:"connection"`
@@ -138,8 +138,8 @@ type Config struct {
 	Destination        ConfigDestination `json:"destination"`
 	Incremental        bool              `json:"incremental,omitempty"`
 	IncrementalColumns []string          `json:"incrementalColumns,omitempty"`
-	// LastRecord is where the last successful incremental run stopped; the
-	// next run starts after it.
+	// LastRecord is the position where the last successful incremental run
+	// stopped. The next run starts after it.
 	LastRecord  json.RawMessage `json:"lastRecord,omitempty"`
 	Parallelism int             `json:"parallelism,omitempty"`
 	PreviewRows int             `json:"previewRows,omitempty"`

@@ -200,8 +200,8 @@ func listen(addr string) (net.Listener, error) {
 }
 
 // Stop stops the server and closes its store; calls after the first do
-// nothing. Open long polls answer with no work, and later calls fail to
-// connect until Restart.
+// nothing. Open long polls return empty responses, and later calls fail
+// to connect until Restart.
 func (e *Env) Stop() {
 	e.mu.Lock()
 	inst := e.running

@@ -27,7 +27,7 @@ const benchRunners = 100
 //   - dispatch latency: from just before a job is queued through the admin
 //     API to its assignment arriving at a runner (p50, p99), with one job
 //     queued every 20 ms;
-//   - heartbeat throughput: heartbeats answered per second while the
+//   - heartbeat throughput: heartbeats returned per second while the
 //     runners drain a backlog of queued jobs, one job per heartbeat.
 //
 // With FERRY_BENCH_REPORT set to a file, it appends the figures there as a
@@ -65,7 +65,7 @@ func startBenchEnv(b *testing.B) (*cptest.Env, string, string) {
 }
 
 // runRunners starts the runners and returns a function that stops them and
-// returns the number of heartbeats answered.
+// returns the number of heartbeat responses.
 func runRunners(b *testing.B, env *cptest.Env, token string, received func(jobID string, at time.Time)) func() int64 {
 	ctx, cancel := context.WithCancel(context.Background())
 	var heartbeats atomic.Int64

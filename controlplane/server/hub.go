@@ -3,9 +3,9 @@ package server
 import "sync"
 
 // hub wakes the long polls of a cluster. A queued job wakes one long poll
-// that has free slots, so a hundred idle runners do not all race for it; a
-// cancellation wakes them all, because it is meant for one runner that the
-// hub does not know.
+// that has free slots, so a hundred idle runners do not all race for it. A
+// cancellation wakes them all, because the hub does not know which runner
+// it is for.
 type hub struct {
 	mu       sync.Mutex
 	clusters map[string]map[*waiter]struct{}

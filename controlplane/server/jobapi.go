@@ -209,7 +209,7 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if len(job.Result) > 0 {
-			// A resent result: the first one stands.
+			// A resent result: the first one is kept.
 			return protocol.Empty{}, nil
 		}
 		raw, err := json.Marshal(req)

@@ -55,10 +55,10 @@ func (s *Server) heartbeat(ctx context.Context, runnerID string, req protocol.He
 }
 
 // pollWork looks again for cancellations and assignments during a long poll.
-// A wake-up reaches every long poll of the cluster, so it first checks
-// without a transaction whether anything is there for this runner: on
-// SQLite, where writers take turns, that keeps a hundred woken runners from
-// queueing behind each other for one job.
+// A cancellation wakes every long poll of the cluster, so pollWork first
+// checks without a transaction whether anything is there for this runner.
+// SQLite runs one writer at a time, and the check keeps a hundred woken
+// runners from queueing behind each other.
 func (s *Server) pollWork(ctx context.Context, runnerID, clusterID string, req protocol.HeartbeatRequest) (protocol.HeartbeatResponse, error) {
 	var resp protocol.HeartbeatResponse
 	if worth, err := s.worthPolling(ctx, runnerID, clusterID, req); err != nil || !worth {

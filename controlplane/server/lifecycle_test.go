@@ -564,3 +564,46 @@ func TestQueuedJobsWakeOneRunnerEach(t *testing.T) {
 		}
 	})
 }
+
+func TestPreviewJob(t *testing.T) {
+	eachStore(t, func(t *testing.T, h *harness) {
+		cfg, _, r := h.setup()
+		a := h.assign(r, cfg, protocol.JobPreview)
+		if a.Type != protocol.JobPreview {
+			t.Fatalf("assignment type = %s, want preview", a.Type)
+		}
+		h.accept(r, a)
+		pod := h.pod(a)
+		specResp, err := pod.JobSpec(h.ctx, a.JobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		job, err := spec.Decode(specResp.Spec)
+		if err != nil {
+			t.Fatalf("preview spec does not decode strictly: %v", err)
+		}
+		if job.Type != spec.JobPreview || job.Incremental {
+			t.Errorf("preview spec = type %s incremental %v, want preview without incremental", job.Type, job.Incremental)
+		}
+		preview := protocol.PreviewRequest{Epoch: a.Epoch,
+			Columns: []protocol.Column{{Name: "id", Type: "int64"}, {Name: "name", Type: "string", Nullable: true}},
+			Rows:    [][]json.RawMessage{{json.RawMessage(`1`), json.RawMessage(`"a"`)}}}
+		if err := pod.SendPreview(h.ctx, a.JobID, preview); err != nil {
+			t.Fatalf("SendPreview: %v", err)
+		}
+		bad := preview
+		bad.Rows = [][]json.RawMessage{{json.RawMessage(`1`)}}
+		if err := pod.SendPreview(h.ctx, a.JobID, bad); client.StatusCode(err) != 400 {
+			t.Errorf("preview row with too few values: %v, want 400", err)
+		}
+		got := h.job(a.JobID)
+		if got.Preview == nil || len(got.Preview.Columns) != 2 || len(got.Preview.Rows) != 1 {
+			t.Errorf("stored preview = %+v, want 2 columns and 1 row", got.Preview)
+		}
+
+		transfer := h.assign(r, cfg, protocol.JobTransfer)
+		if err := h.pod(transfer).SendPreview(h.ctx, transfer.JobID, protocol.PreviewRequest{Epoch: transfer.Epoch, Columns: preview.Columns}); !client.IsConflict(err) {
+			t.Errorf("preview for a transfer job: %v, want 409", err)
+		}
+	})
+}

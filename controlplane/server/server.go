@@ -152,8 +152,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// Close ends the open long polls, which answer with no work. It does not
-// close the store.
+// Close ends the open long polls with empty responses. It does not close
+// the store.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.closed) })
 }
@@ -205,15 +205,15 @@ const (
 	wakeCancelPrefix = "cancel:"
 )
 
-// wakeForJob tells one long poll of a cluster, on this replica and on each
-// of the others, that a job is queued.
+// wakeForJob wakes one long poll of a cluster on this replica and one on
+// each of the others, because a job is queued.
 func (s *Server) wakeForJob(ctx context.Context, clusterID string) {
 	s.hub.wakeOne(clusterID)
 	s.notify(ctx, wakeJobPrefix+clusterID)
 }
 
-// wakeForCancel tells every long poll of a cluster, on every replica, that
-// a cancellation may be waiting.
+// wakeForCancel wakes every long poll of a cluster on every replica,
+// because a cancellation may be waiting.
 func (s *Server) wakeForCancel(ctx context.Context, clusterID string) {
 	s.hub.broadcast(clusterID)
 	s.notify(ctx, wakeCancelPrefix+clusterID)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/ferryhq/ferry/protocol"
 )
 
@@ -72,7 +74,7 @@ type Querier interface {
 	ListLogs(ctx context.Context, jobID string, afterID int64, limit int) ([]LogLine, error)
 }
 
-// runner is what *sql.DB and *sql.Tx have in common.
+// runner is the method set that *sql.DB and *sql.Tx share.
 type runner interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -112,10 +114,23 @@ func (q queries) forUpdate(skipLocked bool) string {
 	return " FOR UPDATE"
 }
 
+// SQLite extended result codes of unique violations, from sqlite3.h.
+const (
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintUnique     = 2067
+)
+
 func isUniqueViolation(err error) bool {
-	msg := err.Error()
-	// SQLite: "UNIQUE constraint failed"; PostgreSQL: SQLSTATE 23505.
-	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "23505")
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505" // unique_violation
+	}
+	var sqliteErr interface{ Code() int }
+	if errors.As(err, &sqliteErr) {
+		code := sqliteErr.Code()
+		return code == sqliteConstraintUnique || code == sqliteConstraintPrimaryKey
+	}
+	return false
 }
 
 // mustAffect returns ErrNotFound when an update changed no row.

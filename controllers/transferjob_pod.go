@@ -35,6 +35,10 @@ const jobUserID = 65532
 // path of a job container.
 const jobTmpVolume = "tmp"
 
+// jobCommand is the engine's path in the Ferry image, whose entrypoint is
+// the manager; job pods therefore name the command explicitly.
+const jobCommand = "/transfer"
+
 // Defaults used when a TransferRunner was created without the CRD defaults,
 // which happens only if its CRD is outdated.
 const (
@@ -175,6 +179,7 @@ func (r *TransferJobReconciler) buildPod(tj *transferv1.TransferJob, runner *tra
 				Name:                     transferv1.JobContainerName,
 				Image:                    image,
 				ImagePullPolicy:          template.ImagePullPolicy,
+				Command:                  []string{jobCommand},
 				Args:                     []string{"pod"},
 				Env:                      jobEnv(tj, runner),
 				Resources:                resources,

@@ -119,7 +119,7 @@ test-e2e: kube-binaries ## Run the end-to-end tests, which start and stop the lo
 test-all: test test-e2e ## Run every test: make test, then make test-e2e.
 
 .PHONY: test-chart
-test-chart: helm envtest ## Lint and render the Helm chart with several value sets and check the objects.
+test-chart: manifests helm envtest ## Lint and render the Helm chart with several value sets and check the objects.
 	HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test $(GO_TEST_FLAGS) ./test/chart/...
 
 # The chart tests in ./test/chart run helm; build it first rather than inside go test.

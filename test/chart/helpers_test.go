@@ -109,9 +109,16 @@ func writeValues(t *testing.T, values map[string]any) string {
 	return path
 }
 
-// templateArgs are the `helm template` arguments that render the chart with values.
+// templateArgs are the `helm template` arguments that render the chart with values into the
+// release namespace.
 func templateArgs(t *testing.T, values map[string]any, extra ...string) []string {
-	args := []string{"template", releaseName, chartDir, "--namespace", releaseNamespace}
+	return templateArgsIn(t, releaseNamespace, values, extra...)
+}
+
+// templateArgsIn are the `helm template` arguments that render the chart with values into
+// namespace.
+func templateArgsIn(t *testing.T, namespace string, values map[string]any, extra ...string) []string {
+	args := []string{"template", releaseName, chartDir, "--namespace", namespace}
 	if values != nil {
 		args = append(args, "-f", writeValues(t, values))
 	}

@@ -1,0 +1,132 @@
+package chart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+var (
+	envOnce   sync.Once
+	envMu     sync.Mutex
+	testEnv   *envtest.Environment
+	envConfig *rest.Config
+	envErr    error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	envMu.Lock()
+	if testEnv != nil {
+		if err := testEnv.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "failed to stop envtest: %v\n", err)
+		}
+	}
+	envMu.Unlock()
+	os.Exit(code)
+}
+
+// apiServer starts envtest's kube-apiserver once, with the chart's own CRDs installed, and
+// returns a client for it.
+func apiServer(t *testing.T) client.Client {
+	t.Helper()
+	envOnce.Do(func() {
+		if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+			envErr = errors.New(`KUBEBUILDER_ASSETS is not set; run: export KUBEBUILDER_ASSETS="$(hack/envtest.sh path)"`)
+			return
+		}
+		env := &envtest.Environment{
+			CRDDirectoryPaths:     []string{filepath.Join(chartDir, "crds")},
+			ErrorIfCRDPathMissing: true,
+		}
+		envConfig, envErr = env.Start()
+		envMu.Lock()
+		testEnv = env
+		envMu.Unlock()
+	})
+	if envErr != nil {
+		t.Fatalf("failed to start envtest: %v", envErr)
+	}
+	c, err := client.New(rest.CopyConfig(envConfig), client.Options{})
+	if err != nil {
+		t.Fatalf("failed to create a client: %v", err)
+	}
+	return c
+}
+
+// TestAPIServerAcceptsRenderedObjects creates every rendered object of each value set in a real
+// kube-apiserver, which validates them against the built-in schemas and against the chart's
+// CRDs, CEL rules included. PodMonitor is left out because its CRD belongs to the Prometheus
+// Operator.
+func TestAPIServerAcceptsRenderedObjects(t *testing.T) {
+	c := apiServer(t)
+	ctx := context.Background()
+
+	names := make([]string, 0, len(valueSets))
+	for name := range valueSets {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			namespace := "chart-" + name
+			if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
+				t.Fatalf("create namespace %s: %v", namespace, err)
+			}
+			out, err := runHelm(t, templateArgsIn(t, namespace, valueSets[name])...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs, err := decodeObjects(out)
+			if err != nil {
+				t.Fatalf("decode helm template output: %v", err)
+			}
+			for _, obj := range objs {
+				if obj.GetKind() == "PodMonitor" {
+					continue
+				}
+				if err := c.Create(ctx, obj); err != nil {
+					t.Errorf("API server rejected %s %s: %v", obj.GetKind(), obj.GetName(), err)
+				}
+			}
+		})
+	}
+}
+
+// TestAPIServerRejectsInvalidRunner checks that the API server applies the chart's CRD schema
+// to a rendered TransferRunner, so the acceptance test above cannot pass by validating nothing.
+func TestAPIServerRejectsInvalidRunner(t *testing.T) {
+	c := apiServer(t)
+	ctx := context.Background()
+	const namespace = "chart-invalid-runner"
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]any{"runner": runnerValues(map[string]any{"existingSecret": "s"})}
+	objs := render(t, values)
+	runner := objs.find("TransferRunner")[0]
+	runner.SetNamespace(namespace)
+	// The schema rejects this name too; bypass it to see the CRD's own check.
+	classes := runner.Object["spec"].(map[string]any)["resourceClasses"].([]any)
+	classes[0].(map[string]any)["name"] = "Large_Class"
+
+	err := c.Create(ctx, runner)
+	if err == nil {
+		t.Fatal("API server accepted a resource class named Large_Class")
+	}
+	if !strings.Contains(err.Error(), "resourceClasses") {
+		t.Errorf("error does not name resourceClasses: %v", err)
+	}
+}

@@ -212,6 +212,7 @@ func (r *run) pump(ctx context.Context, src source, dst destination, schema Sche
 	batches := make(chan *batch, parallelism+1)
 
 	var lastRow []any
+	var sent atomic.Int64
 	g.Go(func() error {
 		defer close(batches)
 		req := readRequest{
@@ -219,6 +220,7 @@ func (r *run) pump(ctx context.Context, src source, dst destination, schema Sche
 			incremental: plan,
 			batchBytes:  r.job.BatchBytes,
 			out:         batches,
+			sent:        &sent,
 		}
 		last, err := src.read(gctx, req)
 		lastRow = last
@@ -230,6 +232,10 @@ func (r *run) pump(ctx context.Context, src source, dst destination, schema Sche
 	err := g.Wait()
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
+	}
+	if err == nil && sent.Load() != r.rows.Load() {
+		// A run must never succeed with fewer rows written than were read.
+		err = fmt.Errorf("read %d rows but wrote %d", sent.Load(), r.rows.Load())
 	}
 	return lastRow, err
 }

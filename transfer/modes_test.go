@@ -279,3 +279,29 @@ func (f *funcReporter) Progress(p Progress) {
 }
 func (f *funcReporter) Log(LogLine)     {}
 func (f *funcReporter) Preview(Preview) {}
+
+func TestCancelLeavesDestinationUnchanged(t *testing.T) {
+	pg := testdb.Postgres(t)
+	src, dst := pg.NewDatabase(t), pg.NewDatabase(t)
+	execSQL(t, pg, src, "CREATE TABLE t (id bigint PRIMARY KEY, v text)",
+		"INSERT INTO t SELECT g, repeat('y', 100) FROM generate_series(1, 200000) g")
+	execSQL(t, pg, dst, "CREATE TABLE t (id bigint PRIMARY KEY, v text)", "INSERT INTO t VALUES (0, 'kept')")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rep := &funcReporter{progress: func(p Progress) {
+		if p.Rows > 0 {
+			cancel()
+		}
+	}}
+	job := tableJob(postgresConn(pg, src), "t", postgresConn(pg, dst), "t")
+	job.BatchBytes = 16 << 10
+	sum, err := Run(ctx, job, Options{Logger: testr.New(t), Reporter: rep, ProgressInterval: time.Millisecond})
+	if ExitCode(err) != ExitCancelled {
+		t.Fatalf("exit code %d (%v), want %d", ExitCode(err), err, ExitCancelled)
+	}
+	if sum.Status != StatusCancelled {
+		t.Errorf("status = %q, want %q", sum.Status, StatusCancelled)
+	}
+	assertRows(t, pg, dst, "SELECT id, v FROM t", "0|kept")
+}

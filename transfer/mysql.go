@@ -191,6 +191,9 @@ func (s *mysqlSource) isConnectionError(err error) bool {
 }
 
 func (s *mysqlSource) describe(ctx context.Context, query string, src spec.Source) (Schema, error) {
+	if src.Table == "" {
+		query = "SELECT * FROM (" + query + ") AS ferry_probe"
+	}
 	rows, err := s.pool.QueryContext(ctx, query+" LIMIT 0")
 	if err != nil {
 		return Schema{}, classifyMySQL(err, "failed to read the columns of the source")

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/ferryhq/ferry/transfer/spec"
 )
@@ -42,6 +43,8 @@ type readRequest struct {
 	incremental *incremental
 	batchBytes  int64
 	out         chan<- *batch
+	// sent counts the rows handed to out, to check against the rows written.
+	sent *atomic.Int64
 }
 
 // maxBatchRows caps the rows in a batch so small rows do not make huge slices.
@@ -53,6 +56,7 @@ type batcher struct {
 	out   chan<- *batch
 	limit int64
 	cur   *batch
+	sent  *atomic.Int64
 }
 
 func newBatcher(req readRequest) *batcher {
@@ -60,7 +64,7 @@ func newBatcher(req readRequest) *batcher {
 	if limit <= 0 {
 		limit = spec.DefaultBatchBytes
 	}
-	return &batcher{out: req.out, limit: limit}
+	return &batcher{out: req.out, limit: limit, sent: req.sent}
 }
 
 func (b *batcher) add(ctx context.Context, row []any) error {
@@ -83,6 +87,9 @@ func (b *batcher) flush(ctx context.Context) error {
 	}
 	select {
 	case b.out <- b.cur:
+		if b.sent != nil {
+			b.sent.Add(int64(len(b.cur.rows)))
+		}
 		b.cur = nil
 		return nil
 	case <-ctx.Done():

@@ -65,6 +65,9 @@ func (s *sqliteSource) isConnectionError(error) bool {
 }
 
 func (s *sqliteSource) describe(ctx context.Context, query string, src spec.Source) (Schema, error) {
+	if src.Table == "" {
+		query = "SELECT * FROM (" + query + ") AS ferry_probe"
+	}
 	rows, err := s.db.QueryContext(ctx, query+" LIMIT 0")
 	if err != nil {
 		return Schema{}, invalidJob("failed to read the columns of the SQLite source: %w", err)

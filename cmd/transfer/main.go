@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/go-logr/logr"
@@ -63,7 +64,15 @@ Exit codes:
   130  cancelled by SIGINT or SIGTERM
 `
 
+// defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
+// sets another: the engine's working set is a few MiB of batches, and the
+// limit makes the garbage collector keep the heap near it.
+const defaultMemoryLimit = 96 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -98,7 +98,7 @@ type Job struct {
 	Parallelism int `json:"parallelism,omitempty"`
 
 	// batchBytes is the approximate size in bytes of one write batch.
-	// Default 0 means 4 MiB.
+	// Default 0 means 1 MiB.
 	BatchBytes int64 `json:"batchBytes,omitempty"`
 
 	// previewRows is how many rows a preview returns, 1 to 1000. Default 20.

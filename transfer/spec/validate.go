@@ -9,7 +9,7 @@ import (
 
 // Defaults that ApplyDefaults and the engine use.
 const (
-	DefaultBatchBytes   = 4 << 20
+	DefaultBatchBytes   = 1 << 20
 	DefaultPreviewRows  = 20
 	MaxPreviewRows      = 1000
 	DefaultMySQLPort    = 3306
@@ -132,7 +132,7 @@ func (j *Job) Validate() error {
 		v.add("parallelism", "is %d; use 0 for one reader per CPU or a positive count", j.Parallelism)
 	}
 	if j.BatchBytes < 0 {
-		v.add("batchBytes", "is %d; use 0 for the default of 4 MiB or a positive size in bytes", j.BatchBytes)
+		v.add("batchBytes", "is %d; use 0 for the default of 1 MiB or a positive size in bytes", j.BatchBytes)
 	}
 	if j.PreviewRows < 0 || j.PreviewRows > MaxPreviewRows {
 		v.add("previewRows", "is %d; use 1 to %d", j.PreviewRows, MaxPreviewRows)

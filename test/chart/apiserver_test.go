@@ -13,9 +13,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/ferryhq/ferry/api/v1alpha1"
 )
 
 var (
@@ -59,7 +63,14 @@ func apiServer(t *testing.T) client.Client {
 	if envErr != nil {
 		t.Fatalf("failed to start envtest: %v", envErr)
 	}
-	c, err := client.New(rest.CopyConfig(envConfig), client.Options{})
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(rest.CopyConfig(envConfig), client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatalf("failed to create a client: %v", err)
 	}

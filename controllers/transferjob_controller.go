@@ -161,8 +161,8 @@ func (r *TransferJobReconciler) reconcileJob(ctx context.Context, rec *jobReconc
 		return ctrl.Result{}, err
 	}
 
-	// A cancellation stops the pod, unless the pod has already finished:
-	// then its outcome stands, because the data has moved.
+	// A cancellation stops the pod, unless the pod has already finished.
+	// Then the pod's outcome is kept, because the data has moved.
 	if tj.Spec.Cancel && !podFinished(pod) {
 		return ctrl.Result{}, r.cancel(ctx, rec, pod)
 	}

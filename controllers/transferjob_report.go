@@ -23,10 +23,10 @@ import (
 // Bounds of the terminal-state report retries. The delay grows with the
 // time since the job finished, so a long outage costs few calls.
 const (
-	reportTimeout       = 15 * time.Second
+	reportTimeout        = 15 * time.Second
 	runningReportTimeout = 5 * time.Second
-	minReportRetryDelay = time.Second
-	maxReportRetryDelay = time.Minute
+	minReportRetryDelay  = time.Second
+	maxReportRetryDelay  = time.Minute
 )
 
 // StatusReporter sends job states to a control plane. A
@@ -90,7 +90,7 @@ func (r *TransferJobReconciler) reportTerminal(ctx context.Context, rec *jobReco
 	}
 }
 
-// reportRunning tells the control plane once that the job's pod runs. It is
+// reportRunning reports the Running phase to the control plane once. It is
 // best effort: the terminal report is what must arrive.
 func (r *TransferJobReconciler) reportRunning(ctx context.Context, rec *jobReconcile, runner *transferv1.TransferRunner) {
 	_, err := r.sendStatus(ctx, rec.tj, runner, runningReportTimeout)

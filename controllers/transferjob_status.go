@@ -56,7 +56,7 @@ type podPolicy struct {
 	unschedulableTimeout time.Duration
 }
 
-// podObservation is what a pod says about its job.
+// podObservation is the job state derived from its pod.
 type podObservation struct {
 	// phase is Pending, Running or a terminal phase.
 	phase transferv1.JobPhase
@@ -308,14 +308,15 @@ func finishJob(tj *transferv1.TransferJob, phase transferv1.JobPhase, reason, me
 }
 
 // foldEvents appends the pod's last maxFoldedEvents distinct warning events
-// to message, oldest first, each once with its count, so the status says
-// what Kubernetes saw.
+// to message, oldest first, each once with its count, so the status
+// shows what Kubernetes reported.
 func foldEvents(message string, events []corev1.Event) string {
 	type entry struct {
 		text  string
 		count int32
 		last  time.Time
 	}
+
 	var order []string
 	byText := map[string]*entry{}
 	for _, e := range events {
@@ -336,6 +337,7 @@ func foldEvents(message string, events []corev1.Event) string {
 		byText[text] = &entry{text: text, count: count, last: last}
 		order = append(order, text)
 	}
+
 	if len(order) == 0 {
 		return message
 	}
@@ -345,6 +347,7 @@ func foldEvents(message string, events []corev1.Event) string {
 	}
 	slices.SortStableFunc(entries, func(a, b *entry) int { return a.last.Compare(b.last) })
 	entries = entries[max(0, len(entries)-maxFoldedEvents):]
+
 	parts := make([]string, 0, len(entries))
 	for _, e := range entries {
 		if e.count > 1 {

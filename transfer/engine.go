@@ -66,7 +66,8 @@ type Summary struct {
 	Status string `json:"status"`
 	// Rows is the number of rows written (or previewed).
 	Rows int64 `json:"rows"`
-	// Bytes is the size of the values written, in bytes of their canonical form.
+	// Bytes approximates the size of the values written: string and byte
+	// lengths plus a small fixed amount per value.
 	Bytes int64 `json:"bytes"`
 	// DurationSeconds is the wall time of the run.
 	DurationSeconds float64 `json:"durationSeconds"`
@@ -180,6 +181,12 @@ func (r *run) execute(ctx context.Context, sum *Summary) error {
 	defer dst.close()
 	r.secrets = append(r.secrets, dst.secrets()...)
 
+	if ps, ok := src.(*postgresSource); ok && plan == nil && r.job.Destination.Type == spec.TypePostgres {
+		// PostgreSQL to PostgreSQL copies the COPY text unchanged, as
+		// psql's COPY TO | COPY FROM pipe does, and only incremental runs
+		// need the values themselves.
+		ps.passthrough = true
+	}
 	r.info("Run starting", "source", r.job.Source.Type, "destination", r.job.Destination.Type,
 		"columns", len(schema.Columns), "mode", r.job.Destination.Mode)
 	if err := dst.open(ctx, schema); err != nil {

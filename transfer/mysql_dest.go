@@ -370,8 +370,8 @@ func (d *mysqlDest) write(ctx context.Context, b *batch) error {
 	return nil
 }
 
-// loadError returns why LOAD DATA stopped reading, which is more useful
-// than the closed-pipe error the writer sees.
+// loadError returns the error that stopped LOAD DATA, because it explains
+// more than the closed-pipe error that the writer gets.
 func (d *mysqlDest) loadError(err error) error {
 	if loadErr := <-d.loadDone; loadErr != nil {
 		d.loadDone <- loadErr

@@ -11,9 +11,9 @@ import (
 )
 
 // parquetWriter writes rows to a Parquet file with one optional column per
-// source column, typed as closely as Parquet allows: decimals as DECIMAL
-// byte arrays, dates as DATE, timestamps as microsecond TIMESTAMPs and
-// TIME durations as strings, because Parquet TIME cannot exceed 24 hours.
+// source column, typed as closely as Parquet allows. Decimals become
+// DECIMAL byte arrays, dates DATE and timestamps microsecond TIMESTAMPs.
+// TIME durations become strings, because Parquet TIME cannot exceed 24 hours.
 type parquetWriter struct {
 	w       *parquet.Writer
 	columns []Column

@@ -35,7 +35,7 @@ type destination interface {
 	close()
 }
 
-// readRequest says how a source should read.
+// readRequest holds the options of one source read.
 type readRequest struct {
 	parallelism int
 	// limit stops after this many rows; 0 reads everything.

@@ -31,8 +31,9 @@ func (postgresDialect) quoteString(s string) string {
 }
 
 // postgresConfig builds a pgx configuration with the session settings the
-// engine relies on: UTC and ISO dates, so no value passes through a local
-// time zone; intervals as hh:mm:ss; hex bytea; and shortest exact floats.
+// engine relies on. UTC and ISO dates keep values away from any local time
+// zone. Intervals print as hh:mm:ss, bytea as hex and floats in their
+// shortest exact form.
 func postgresConfig(c spec.Connection, password string) (*pgx.ConnConfig, error) {
 	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(c.Host, strconv.Itoa(c.Port)), Path: "/" + c.Database}
 	q := url.Values{}
@@ -225,7 +226,14 @@ type postgresSource struct {
 	conn     spec.Connection
 	password string
 	meta     *pgx.Conn
+	// passthrough sends each row as its COPY text line, for a PostgreSQL
+	// destination whose COPY FROM reads the same text the source wrote.
+	passthrough bool
 }
+
+// copyLine is one row in PostgreSQL COPY text format, without the newline.
+// Only a PostgreSQL destination accepts it.
+type copyLine string
 
 func (s *postgresSource) secrets() []string { return []string{s.password} }
 
@@ -342,20 +350,28 @@ func (s *postgresSource) stream(ctx context.Context, query string, schema Schema
 	for i := range schema.Columns {
 		decoders[i] = postgresDecoder(&schema.Columns[i])
 	}
-	parseErr := parseCopyText(bufio.NewReaderSize(pr, 256<<10), len(schema.Columns), func(fields [][]byte) error {
-		row := make([]any, len(fields))
-		for i, f := range fields {
-			if f == nil {
-				continue
+	rows := bufio.NewReaderSize(pr, 256<<10)
+	var parseErr error
+	if s.passthrough {
+		parseErr = readCopyLines(rows, func(line []byte) error {
+			return emit([]any{copyLine(line)})
+		})
+	} else {
+		parseErr = parseCopyText(rows, len(schema.Columns), func(fields [][]byte) error {
+			row := make([]any, len(fields))
+			for i, f := range fields {
+				if f == nil {
+					continue
+				}
+				v, err := decoders[i](f)
+				if err != nil {
+					return dataError("column %q: %v", schema.Columns[i].Name, err)
+				}
+				row[i] = v
 			}
-			v, err := decoders[i](f)
-			if err != nil {
-				return dataError("column %q: %v", schema.Columns[i].Name, err)
-			}
-			row[i] = v
-		}
-		return emit(row)
-	})
+			return emit(row)
+		})
+	}
 	if parseErr != nil {
 		pr.CloseWithError(parseErr)
 		<-copyDone
@@ -413,16 +429,40 @@ func postgresDecoder(col *Column) func([]byte) (any, error) {
 // the call.
 func parseCopyText(r *bufio.Reader, columns int, row func([][]byte) error) error {
 	fields := make([][]byte, columns)
-	var line []byte
+	return readCopyLines(r, func(line []byte) error {
+		n := 0
+		start := 0
+		for i := 0; i <= len(line); i++ {
+			if i < len(line) && line[i] != '\t' {
+				continue
+			}
+			if n >= columns {
+				return fmt.Errorf("COPY row has more than %d fields", columns)
+			}
+			fields[n] = unescapeCopy(line[start:i])
+			n++
+			start = i + 1
+		}
+		if n != columns {
+			return fmt.Errorf("COPY row has %d fields, want %d", n, columns)
+		}
+		return row(fields)
+	})
+}
+
+// readCopyLines calls fn with each line of r, without its newline. The
+// slice is only valid during the call.
+func readCopyLines(r *bufio.Reader, fn func(line []byte) error) error {
+	var long []byte
 	for {
 		chunk, err := r.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
-			line = append(line, chunk...)
+			long = append(long, chunk...)
 			continue
 		}
-		if len(line) > 0 {
-			line = append(line, chunk...)
-			chunk = line
+		if len(long) > 0 {
+			long = append(long, chunk...)
+			chunk = long
 		}
 		if err == io.EOF && len(chunk) == 0 {
 			return nil
@@ -430,27 +470,10 @@ func parseCopyText(r *bufio.Reader, columns int, row func([][]byte) error) error
 		if err != nil && err != io.EOF {
 			return err
 		}
-		chunk = trimNewline(chunk)
-		n := 0
-		start := 0
-		for i := 0; i <= len(chunk); i++ {
-			if i < len(chunk) && chunk[i] != '\t' {
-				continue
-			}
-			if n >= columns {
-				return fmt.Errorf("COPY row has more than %d fields", columns)
-			}
-			fields[n] = unescapeCopy(chunk[start:i])
-			n++
-			start = i + 1
-		}
-		if n != columns {
-			return fmt.Errorf("COPY row has %d fields, want %d", n, columns)
-		}
-		if err := row(fields); err != nil {
+		if err := fn(trimNewline(chunk)); err != nil {
 			return err
 		}
-		line = line[:0]
+		long = long[:0]
 		if err == io.EOF {
 			return nil
 		}

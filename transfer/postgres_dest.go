@@ -261,6 +261,13 @@ func (d *postgresDest) copyError(err error) error {
 func (d *postgresDest) write(ctx context.Context, b *batch) error {
 	w := d.buf
 	for _, row := range b.rows {
+		if line, ok := row[0].(copyLine); ok && len(row) == 1 {
+			w.WriteString(string(line))
+			if err := w.WriteByte('\n'); err != nil {
+				return d.copyError(err)
+			}
+			continue
+		}
 		for i, v := range row {
 			if i > 0 {
 				w.WriteByte('\t')

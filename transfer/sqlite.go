@@ -15,9 +15,9 @@ import (
 )
 
 // sqliteSource reads a SQLite database file. Column kinds follow the
-// declared types (INTEGER, REAL, DECIMAL, BOOLEAN, DATE, ...); values that
-// disagree with their declared kind are converted when exact, else a data
-// error.
+// declared types such as INTEGER, REAL, DECIMAL, BOOLEAN and DATE. A value
+// that disagrees with its declared kind is converted when that is exact and
+// is a data error otherwise.
 type sqliteSource struct {
 	sqlSource
 	path string

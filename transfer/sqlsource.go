@@ -24,7 +24,7 @@ func quoteTable(d dialect, name string) string {
 	return d.quoteIdent(schemaName) + "." + d.quoteIdent(table)
 }
 
-// sqlReader is what a database product provides to sqlSource.
+// sqlReader is the part of a SQL source that differs per database product.
 type sqlReader interface {
 	dialect
 	// describe returns the columns of query (with no rows read) and, for a
@@ -329,4 +329,3 @@ func retryConnect(ctx context.Context, r *run, what string, attempts int, transi
 	}
 	return err
 }
-

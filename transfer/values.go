@@ -34,6 +34,8 @@ func valueSize(v any) int {
 		return len(x) + 16
 	case []byte:
 		return len(x) + 24
+	case copyLine:
+		return len(x) + 16
 	}
 	return 16
 }

@@ -119,7 +119,7 @@ func (s *Server) stop() error {
 	return nil
 }
 
-// NewDatabaseName returns a fresh database name derived from base, unique
+// newDatabaseName returns a database name derived from base and unique
 // within this server.
 func (s *Server) newDatabaseName(base string) string {
 	name := strings.ToLower(base)
@@ -150,8 +150,9 @@ func (s *Server) CreateDatabase(ctx context.Context, base string) (name, dsn str
 	return name, s.DSN(name), nil
 }
 
-// freePort asks the kernel for a free TCP port on 127.0.0.1. Another process
-// may take it before the server binds it, so callers retry on a bind failure.
+// freePort returns a TCP port on 127.0.0.1 that the kernel reports free.
+// Another process may take it before the server binds it, so callers retry
+// on a bind failure.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -51,7 +51,7 @@ const (
 	// TRUNCATE commits implicitly, so there it deletes the rows instead.
 	ModeTruncateInsert Mode = "truncate_insert"
 	// ModeReplace loads the rows into a new table and then swaps it in place
-	// of the destination table atomically; the old table survives a failed load.
+	// of the destination table atomically. The old table survives a failed load.
 	ModeReplace Mode = "replace"
 	// ModeMerge inserts new rows and updates rows whose merge keys match.
 	ModeMerge Mode = "merge"
@@ -105,9 +105,9 @@ type Job struct {
 	PreviewRows int `json:"previewRows,omitempty"`
 }
 
-// Connection says how to reach a database or a file. Server types (mysql,
-// postgres) use host, port, database, user and a password; sqlite and the
-// file types use path.
+// Connection holds the settings to reach a database or a file. Server
+// types (mysql, postgres) use host, port, database, user and a password.
+// SQLite and the file types use path.
 type Connection struct {
 	// type is mysql, postgres, sqlite, csv, jsonl or parquet (destination
 	// only). Required.

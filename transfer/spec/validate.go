@@ -20,7 +20,7 @@ const (
 type FieldError struct {
 	// Field is the key path, such as "source.port".
 	Field string
-	// Message says what is wrong and how to fix it.
+	// Message is the problem and its fix.
 	Message string
 }
 

@@ -1,12 +1,16 @@
 package controllers
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	transferv1 "github.com/ferryhq/ferry/api/v1alpha1"
 )
@@ -187,4 +191,29 @@ func TestTransferJobValidation(t *testing.T) {
 			t.Errorf("API server rejected a cancellation: %v", err)
 		}
 	})
+}
+
+func TestSamplesAccepted(t *testing.T) {
+	c := newTestClient(t)
+	ns := newTestNamespace(t, c)
+	paths, err := filepath.Glob(filepath.Join("..", "config", "samples", "transfer_*.yaml"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no samples found: %v", err)
+	}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			obj := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal(data, &obj.Object); err != nil {
+				t.Fatalf("invalid YAML: %v", err)
+			}
+			obj.SetNamespace(ns)
+			if err := c.Create(t.Context(), obj); err != nil {
+				t.Errorf("API server rejected the sample: %v", err)
+			}
+		})
+	}
 }

@@ -69,7 +69,8 @@ done
 for cmdline in /proc/[0-9]*/cmdline; do
   pid="${cmdline#/proc/}"
   pid="${pid%/cmdline}"
-  if tr '\0' ' ' <"${cmdline}" 2>/dev/null | grep -qF -- "-address ${containerd_socket} "; then
+  # The process may exit between the glob and the read, so read errors are expected.
+  if { tr '\0' ' ' <"${cmdline}"; } 2>/dev/null | grep -qF -- "-address ${containerd_socket} "; then
     kill -KILL "${pid}" 2>/dev/null && log "killed leftover containerd shim (pid ${pid})"
   fi
 done
@@ -92,6 +93,19 @@ for hierarchy in /sys/fs/cgroup/*/; do
   done < <(find "${hierarchy}kubepods" -depth -type d)
 done
 [[ ${removed_cgroups} -eq 0 ]] || log "removed ${removed_cgroups} empty pod cgroups"
+
+# Remove the host directories that cluster-up found missing, and no other path: each line of
+# the list must be one of host_paths.
+if [[ -f "${created_host_paths_file}" ]]; then
+  while IFS= read -r path; do
+    for allowed in "${host_paths[@]}"; do
+      if [[ "${path}" == "${allowed}" ]]; then
+        rm -rf "${path}"
+        log "removed ${path}"
+      fi
+    done
+  done <"${created_host_paths_file}"
+fi
 
 rm -rf "${cluster_dir}"
 log "removed ${cluster_dir}"

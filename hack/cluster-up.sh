@@ -156,6 +156,11 @@ wait_for() {
   done
 }
 
+# Record the host directories that this cluster is about to create, for cluster-down.
+for path in "${host_paths[@]}"; do
+  [[ -e "${path}" ]] || echo "${path}" >>"${created_host_paths_file}"
+done
+
 # --- containerd ------------------------------------------------------------------------------
 # Its own root, state and socket under the cluster directory, so it never touches a containerd
 # that the host runs. restrict_oom_score_adj keeps runc from raising OOM scores, which needs

@@ -30,6 +30,13 @@ kubelet_healthz_port="${FERRY_KUBELET_HEALTHZ_PORT:-20248}"
 pause_image="${FERRY_PAUSE_IMAGE:-ferry.local/pause:1}"
 node_name=localhost
 
+# Host directories that the kubelet and runc use whatever the configuration says: the device
+# plugin manager's /var/lib/kubelet/device-plugins and runc's state under /run/containerd.
+# cluster-up lists in created_host_paths_file the ones it creates, and cluster-down removes
+# exactly those.
+host_paths=(/var/lib/kubelet /run/containerd)
+created_host_paths_file="${cluster_dir}/created-host-paths"
+
 # Components in start order; cluster-down stops them in reverse.
 components=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet)
 

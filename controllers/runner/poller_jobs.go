@@ -6,16 +6,16 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
-
-	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	transferv1 "github.com/ferryhq/ferry/api/v1alpha1"
@@ -144,23 +144,10 @@ func (p *poller) heartbeat(ctx context.Context) error {
 		}
 	}
 
-	accepted := 0
-	var firstErr error
 	if len(resp.Assignments) > 0 {
 		metrics.AssignmentsReceived.WithLabelValues(p.config.key.String()).Add(float64(len(resp.Assignments)))
 	}
-	for _, a := range resp.Assignments {
-		created, err := p.accept(ctx, a, jobs, finished)
-		if err != nil {
-			p.log.Error(err, "Failed to accept assignment; it returns to the queue when its lease ends unless a later attempt succeeds",
-				"jobID", a.JobID, "epoch", a.Epoch)
-			firstErr = cmpErr(firstErr, err)
-			continue
-		}
-		if created {
-			accepted++
-		}
-	}
+	accepted, firstErr := p.acceptAll(ctx, resp.Assignments, jobs, finished)
 	for _, c := range resp.Cancellations {
 		if err := p.cancel(ctx, c, jobs); err != nil {
 			p.log.Error(err, "Failed to mark TransferJob cancelled; the next heartbeat repeats the cancellation",
@@ -234,38 +221,84 @@ func (p *poller) recordJobMetrics(jobs runnerJobs) {
 	}
 }
 
-// accept turns an assignment into a token Secret and a TransferJob and
-// queues its acknowledgement. The Secret comes first, so the job's pod
-// never waits for it. created reports whether a new TransferJob was made; a
-// repeated assignment of an attempt whose TransferJob exists creates nothing
-// and is acknowledged again.
-func (p *poller) accept(ctx context.Context, a protocol.Assignment, jobs runnerJobs, receivedAt time.Time) (created bool, err error) {
+// acceptWorkers is how many assignments of one heartbeat response a poller
+// accepts at once.
+const acceptWorkers = 8
+
+// acceptResult is the outcome of accepting one assignment.
+type acceptResult struct {
+	// ack is set when the assignment's TransferJob exists and is this
+	// attempt, so the control plane may be told.
+	ack bool
+	// created is set when this call created the TransferJob.
+	created bool
+}
+
+// acceptAll accepts the assignments with up to acceptWorkers at once, queues
+// the acknowledgements and returns how many TransferJobs it created and the
+// first error.
+func (p *poller) acceptAll(ctx context.Context, assignments []protocol.Assignment, jobs runnerJobs, receivedAt time.Time) (created int, firstErr error) {
+	results := make([]acceptResult, len(assignments))
+	errs := make([]error, len(assignments))
+	slots := make(chan struct{}, acceptWorkers)
+	var wg sync.WaitGroup
+	for i, a := range assignments {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			results[i], errs[i] = p.accept(ctx, a, jobs, receivedAt)
+		})
+	}
+	wg.Wait()
+
+	for i, a := range assignments {
+		if errs[i] != nil {
+			p.log.Error(errs[i], "Failed to accept assignment; it returns to the queue when its lease ends unless a later attempt succeeds",
+				"jobID", a.JobID, "epoch", a.Epoch)
+			firstErr = cmpErr(firstErr, errs[i])
+		}
+		if results[i].ack {
+			p.pendingAcks[a.JobID] = protocol.JobRef{JobID: a.JobID, Epoch: a.Epoch}
+		}
+		if results[i].created {
+			created++
+		}
+	}
+	return created, firstErr
+}
+
+// accept turns an assignment into a token Secret and a TransferJob. The
+// Secret comes first, so the job's pod never waits for it. A repeated
+// assignment of an attempt whose TransferJob exists creates nothing and is
+// acknowledged again. accept only reads the poller's state, so several run
+// at once.
+func (p *poller) accept(ctx context.Context, a protocol.Assignment, jobs runnerJobs, receivedAt time.Time) (acceptResult, error) {
 	name := transferv1.TransferJobName(a.JobID)
 	log := p.log.WithValues("jobID", a.JobID, "epoch", a.Epoch, "transferJob", name)
 
 	existing := jobs.byName[name]
 	if existing != nil && existing.Spec.JobID != a.JobID {
-		return false, fmt.Errorf("TransferJob %s/%s belongs to job %s, not to assigned job %s", p.config.key.Namespace, name, existing.Spec.JobID, a.JobID)
+		return acceptResult{}, fmt.Errorf("TransferJob %s/%s belongs to job %s, not to assigned job %s", p.config.key.Namespace, name, existing.Spec.JobID, a.JobID)
 	}
 	if existing != nil {
 		switch {
 		case existing.Spec.Epoch == a.Epoch:
 			log.V(1).Info("Assignment repeated; the TransferJob exists")
-			p.pendingAcks[a.JobID] = protocol.JobRef{JobID: a.JobID, Epoch: a.Epoch}
-			return false, p.ensureSecretOwner(ctx, existing)
+			return acceptResult{ack: true}, p.ensureSecretOwner(ctx, existing, nil)
 		case existing.Spec.Epoch > a.Epoch:
 			log.Info("Ignored assignment of an older attempt", "existingEpoch", existing.Spec.Epoch)
-			return false, nil
+			return acceptResult{}, nil
 		default:
 			replaced, err := p.replaceOlderAttempt(ctx, existing, a, log)
 			if err != nil || !replaced {
-				return false, err
+				return acceptResult{}, err
 			}
 		}
 	}
 
-	if err := p.writeTokenSecret(ctx, name, a); err != nil {
-		return false, err
+	secret, err := p.writeTokenSecret(ctx, name, a)
+	if err != nil {
+		return acceptResult{}, err
 	}
 	tj, err := p.createTransferJob(ctx, name, a, receivedAt)
 	if apierrors.IsAlreadyExists(err) {
@@ -273,22 +306,20 @@ func (p *poller) accept(ctx context.Context, a protocol.Assignment, jobs runnerJ
 		// runner: accept it when it is this attempt.
 		current := &transferv1.TransferJob{}
 		if err := p.pollers.apiReader.Get(ctx, types.NamespacedName{Namespace: p.config.key.Namespace, Name: name}, current); err != nil {
-			return false, &kubeError{err: fmt.Errorf("failed to read TransferJob %s/%s: %w", p.config.key.Namespace, name, err)}
+			return acceptResult{}, &kubeError{err: fmt.Errorf("failed to read TransferJob %s/%s: %w", p.config.key.Namespace, name, err)}
 		}
 		if current.Spec.JobID != a.JobID || current.Spec.Epoch != a.Epoch {
-			return false, fmt.Errorf("TransferJob %s/%s exists for job %s attempt %d, not for assigned attempt %d",
+			return acceptResult{}, fmt.Errorf("TransferJob %s/%s exists for job %s attempt %d, not for assigned attempt %d",
 				current.Namespace, current.Name, current.Spec.JobID, current.Spec.Epoch, a.Epoch)
 		}
-		p.pendingAcks[a.JobID] = protocol.JobRef{JobID: a.JobID, Epoch: a.Epoch}
-		return false, p.ensureSecretOwner(ctx, current)
+		return acceptResult{ack: true}, p.ensureSecretOwner(ctx, current, nil)
 	}
 	if err != nil {
-		return false, &kubeError{err: fmt.Errorf("failed to create TransferJob %s/%s: %w", p.config.key.Namespace, name, err)}
+		return acceptResult{}, &kubeError{err: fmt.Errorf("failed to create TransferJob %s/%s: %w", p.config.key.Namespace, name, err)}
 	}
 	metrics.PickupLatency.Observe(p.pollers.clock.Since(receivedAt).Seconds())
 	log.Info("Accepted assignment", "type", a.Type)
-	p.pendingAcks[a.JobID] = protocol.JobRef{JobID: a.JobID, Epoch: a.Epoch}
-	return true, p.ensureSecretOwner(ctx, tj)
+	return acceptResult{ack: true, created: true}, p.ensureSecretOwner(ctx, tj, secret)
 }
 
 // replaceOlderAttempt handles an assignment of a newer attempt of a job
@@ -305,7 +336,7 @@ func (p *poller) replaceOlderAttempt(ctx context.Context, old *transferv1.Transf
 	}
 	// Take the token Secret over before the old TransferJob goes, so the
 	// garbage collector does not delete it with its old owner.
-	if err := p.writeTokenSecret(ctx, old.Name, a); err != nil {
+	if _, err := p.writeTokenSecret(ctx, old.Name, a); err != nil {
 		return false, err
 	}
 	log.Info("Deleting the finished older attempt of a reassigned job", "existingEpoch", old.Spec.Epoch)
@@ -341,7 +372,7 @@ func (p *poller) runnerOwner(controller bool) metav1.OwnerReference {
 // updates it when it holds another attempt's token. Until the TransferJob
 // exists the runner owns the Secret, so it is collected with the runner if
 // the TransferJob is never created.
-func (p *poller) writeTokenSecret(ctx context.Context, transferJobName string, a protocol.Assignment) error {
+func (p *poller) writeTokenSecret(ctx context.Context, transferJobName string, a protocol.Assignment) (*corev1.Secret, error) {
 	epoch := strconv.FormatInt(a.Epoch, 10)
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
@@ -357,18 +388,18 @@ func (p *poller) writeTokenSecret(ctx context.Context, transferJobName string, a
 	}
 	err := p.pollers.client.Create(ctx, secret)
 	if err == nil {
-		return nil
+		return secret, nil
 	}
 	if !apierrors.IsAlreadyExists(err) {
-		return &kubeError{err: fmt.Errorf("failed to create job token Secret %s/%s: %w", secret.Namespace, secret.Name, err)}
+		return nil, &kubeError{err: fmt.Errorf("failed to create job token Secret %s/%s: %w", secret.Namespace, secret.Name, err)}
 	}
 
 	current := &corev1.Secret{}
 	if err := p.pollers.apiReader.Get(ctx, client.ObjectKeyFromObject(secret), current); err != nil {
-		return &kubeError{err: fmt.Errorf("failed to read job token Secret %s/%s: %w", secret.Namespace, secret.Name, err)}
+		return nil, &kubeError{err: fmt.Errorf("failed to read job token Secret %s/%s: %w", secret.Namespace, secret.Name, err)}
 	}
 	if current.Annotations[AnnotationEpoch] == epoch {
-		return nil
+		return current, nil
 	}
 	// The Secret holds an older attempt's token. Its owner becomes the
 	// runner again, because the garbage collector deletes it once the old
@@ -383,9 +414,9 @@ func (p *poller) writeTokenSecret(ctx context.Context, transferJobName string, a
 		return p.writeTokenSecret(ctx, transferJobName, a)
 	}
 	if err != nil {
-		return &kubeError{err: fmt.Errorf("failed to update job token Secret %s/%s for attempt %d: %w", secret.Namespace, secret.Name, a.Epoch, err)}
+		return nil, &kubeError{err: fmt.Errorf("failed to update job token Secret %s/%s for attempt %d: %w", secret.Namespace, secret.Name, a.Epoch, err)}
 	}
-	return nil
+	return current, nil
 }
 
 // createTransferJob creates the TransferJob of attempt a, owned by the
@@ -420,16 +451,19 @@ func (p *poller) createTransferJob(ctx context.Context, name string, a protocol.
 }
 
 // ensureSecretOwner makes tj the controller owner of its token Secret, so
-// the Secret is collected with the TransferJob.
-func (p *poller) ensureSecretOwner(ctx context.Context, tj *transferv1.TransferJob) error {
+// the Secret is collected with the TransferJob. secret is the Secret as just
+// written, or nil to read it.
+func (p *poller) ensureSecretOwner(ctx context.Context, tj *transferv1.TransferJob, secret *corev1.Secret) error {
 	key := types.NamespacedName{Namespace: tj.Namespace, Name: tj.Spec.TokenSecretName}
-	secret := &corev1.Secret{}
-	if err := p.pollers.apiReader.Get(ctx, key, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			// Deleted with a finished TransferJob; nothing to own.
-			return nil
+	if secret == nil {
+		secret = &corev1.Secret{}
+		if err := p.pollers.apiReader.Get(ctx, key, secret); err != nil {
+			if apierrors.IsNotFound(err) {
+				// Deleted with a finished TransferJob; nothing to own.
+				return nil
+			}
+			return &kubeError{err: fmt.Errorf("failed to read job token Secret %s: %w", key, err)}
 		}
-		return &kubeError{err: fmt.Errorf("failed to read job token Secret %s: %w", key, err)}
 	}
 	if metav1.IsControlledBy(secret, tj) {
 		return nil

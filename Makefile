@@ -6,6 +6,8 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 STATICCHECK_VERSION ?= v0.8.2
 # Kubernetes release built by hack/kube-binaries.sh; hack/kube/go.mod pins the same one.
 KUBE_VERSION ?= v1.37.2
+# Tag of the image that make image builds.
+IMG ?= ferry:dev
 
 ## Locations.
 LOCALBIN ?= $(CURDIR)/bin
@@ -92,7 +94,7 @@ build: ## Build the static binaries of ./cmd/... into ./bin.
 
 .PHONY: image
 image: build ## Build the OCI image tarball bin/ferry-image.tar from the binaries in ./bin.
-	go run ./hack/image -o "$(LOCALBIN)/ferry-image.tar" -tag ferry:dev \
+	go run ./hack/image -o "$(LOCALBIN)/ferry-image.tar" -tag "$(IMG)" \
 		$$(for b in manager transfer controlplane; do [[ -x "$(LOCALBIN)/$$b" ]] && echo "-bin $(LOCALBIN)/$$b"; done)
 
 .PHONY: kube-binaries

@@ -8,8 +8,8 @@
 #   hack/cluster-import.sh bin/ferry-image.tar
 #   hack/cluster-down.sh                    stop everything and remove .cluster
 #
-# Limits, all deliberate: every address stays on 127.0.0.1. The CNI configuration holds only
-# the loopback plugin, which makes the node Ready, so pods must set hostNetwork: true; a pod
+# Limits, all deliberate: every address stays on 127.0.0.1. The CNI configuration contains only
+# the loopback plugin, which makes the node Ready, so pods must set hostNetwork: true. A pod
 # without it never gets a sandbox. There is no registry, so images come from tarballs imported
 # with hack/cluster-import.sh and pods use imagePullPolicy Never or IfNotPresent.
 #

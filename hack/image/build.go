@@ -177,6 +177,7 @@ func buildLayer(opts Options) ([]byte, error) {
 			return nil, fmt.Errorf("failed to write directory %s to the layer: %w", dir, err)
 		}
 	}
+
 	passwd := fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", NonRootUID, NonRootUID)
 	group := fmt.Sprintf("root:x:0:\nnonroot:x:%d:\n", NonRootUID)
 	if err := addFile(tw, "etc/passwd", []byte(passwd), 0o644); err != nil {
@@ -185,6 +186,7 @@ func buildLayer(opts Options) ([]byte, error) {
 	if err := addFile(tw, "etc/group", []byte(group), 0o644); err != nil {
 		return nil, err
 	}
+
 	if opts.CABundle != "" {
 		pem, err := os.ReadFile(opts.CABundle)
 		if err != nil {
@@ -194,6 +196,7 @@ func buildLayer(opts Options) ([]byte, error) {
 			return nil, err
 		}
 	}
+
 	for _, bin := range opts.Binaries {
 		data, err := os.ReadFile(bin)
 		if err != nil {

@@ -4,7 +4,7 @@
 # k8s.io/kubernetes requires its staging modules (k8s.io/api, k8s.io/apiserver, ...) at the
 # placeholder version v0.0.0 and replaces them with directories that exist only in its own
 # repository. A module that imports it as a library needs a require and a replace line for every
-# one of them, pinned to the matching v0.X.Y tag; a missing replace fails with a 403 from the
+# one of them, pinned to the matching v0.X.Y tag. A missing replace fails with a 403 from the
 # module proxy for "...@v0.0.0". This script reads the list from the release's own go.mod, so a
 # version bump is one command:
 #

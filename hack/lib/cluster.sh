@@ -2,12 +2,12 @@
 # Shared settings of hack/cluster-up.sh, hack/cluster-down.sh and hack/cluster-import.sh.
 # Source it; it defines variables and functions only.
 #
-# Every address is on loopback. Ports default away from the well-known ones so that the local
-# cluster does not collide with envtest or another etcd on this host; each can be overridden.
+# Every address is on loopback. The default ports differ from the well-known ones, so the local
+# cluster does not collide with envtest or another etcd on this host. Each can be overridden.
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
-# CLUSTER_DIR holds all cluster state: certificates, data, logs, PID files and the kubeconfig.
+# CLUSTER_DIR contains all cluster state: certificates, data, logs, PID files and the kubeconfig.
 cluster_dir="${CLUSTER_DIR:-${repo_root}/.cluster}"
 kubeconfig="${cluster_dir}/kubeconfig"
 pid_dir="${cluster_dir}/pids"
@@ -30,7 +30,7 @@ kubelet_healthz_port="${FERRY_KUBELET_HEALTHZ_PORT:-20248}"
 pause_image="${FERRY_PAUSE_IMAGE:-ferry.local/pause:1}"
 node_name=localhost
 
-# Host directories that the kubelet and runc use whatever the configuration says: the device
+# Host directories that the kubelet and runc use regardless of their configuration: the device
 # plugin manager's /var/lib/kubelet/device-plugins and runc's state under /run/containerd.
 # cluster-up lists in created_host_paths_file the ones it creates, and cluster-down removes
 # exactly those.

@@ -3,6 +3,7 @@ package chart
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,22 +41,13 @@ func managerBinary(t *testing.T) string {
 		cmd := exec.Command("go", "build", "-o", managerPath, "./cmd/manager")
 		cmd.Dir = repoRoot
 		if out, err := cmd.CombinedOutput(); err != nil {
-			managerErr = &buildError{err: err, output: string(out)}
+			managerErr = fmt.Errorf("failed to build ./cmd/manager: %w\n%s", err, out)
 		}
 	})
 	if managerErr != nil {
 		t.Fatal(managerErr)
 	}
 	return managerPath
-}
-
-type buildError struct {
-	err    error
-	output string
-}
-
-func (e *buildError) Error() string {
-	return "failed to build ./cmd/manager: " + e.err.Error() + "\n" + e.output
 }
 
 // lockedBuffer collects a process's output for failure messages.

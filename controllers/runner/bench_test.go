@@ -33,10 +33,11 @@ const (
 )
 
 // BenchmarkAssignmentBurst runs the manager binary as a child process
-// against envtest and the in-process control plane, queues burstJobs jobs at
-// once for burstRunners runners, and measures the time until every job has
-// a TransferJob and a pod, and the manager's peak RSS. Pods are created by
-// the TransferJob reconciler; envtest runs no kubelet, so none starts.
+// against envtest and the in-process control plane, and queues burstJobs
+// jobs at once for burstRunners runners. It measures the time until every
+// job has a TransferJob and a pod, and the manager's peak RSS. The
+// TransferJob reconciler creates the pods, and none starts because envtest
+// runs no kubelet.
 //
 //	make bench-operator
 func BenchmarkAssignmentBurst(b *testing.B) {

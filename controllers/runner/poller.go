@@ -187,8 +187,8 @@ func (p *poller) handleFailure(ctx context.Context, err error) time.Duration {
 		return p.pollers.options.UnauthorizedRetryInterval
 
 	case p.runnerID != "" && (client.IsNotFound(err) || client.IsForbidden(err)):
-		// The control plane no longer knows this runner ID, or the token now
-		// belongs to another cluster: join again to get a valid ID.
+		// The control plane has no runner with this ID, or the token now
+		// belongs to another cluster. Joining again returns a valid ID.
 		metrics.HeartbeatErrors.WithLabelValues(runner, causeOf(err)).Inc()
 		p.log.Info("The control plane does not accept the runner ID; joining again", "error", err.Error())
 		p.runnerID = ""
@@ -248,9 +248,9 @@ func (p *poller) sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// readToken is the client's TokenSource: it reads the registration token
-// from the runner's Secret before every call, so the control plane sees a
-// rotated token at once.
+// readToken is the client's TokenSource. It reads the registration token
+// from the runner's Secret before every call, so a rotated token is sent at
+// once.
 func (p *poller) readToken(ctx context.Context) (string, error) {
 	ref := p.config.spec.TokenSecretRef
 	key := ref.Key

@@ -170,8 +170,8 @@ func cmpErr(first, next error) error {
 
 // sendHeartbeat sends req, bounded by the long-poll wait plus a slack. When
 // req has no free slot, a nudge (a TransferJob change, which may have freed
-// one) replaces the long poll: with no free slot the control plane cannot
-// have assigned anything in it, so nothing is lost.
+// one) cancels the long poll so a fresh heartbeat reports the slot. Nothing
+// is lost, because the protocol forbids assignments beyond FreeSlots.
 func (p *poller) sendHeartbeat(ctx context.Context, req protocol.HeartbeatRequest) (protocol.HeartbeatResponse, error) {
 	hbCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -228,7 +228,7 @@ const acceptWorkers = 8
 // acceptResult is the outcome of accepting one assignment.
 type acceptResult struct {
 	// ack is set when the assignment's TransferJob exists and is this
-	// attempt, so the control plane may be told.
+	// attempt, so the next heartbeat acknowledges it.
 	ack bool
 	// created is set when this call created the TransferJob.
 	created bool
@@ -268,7 +268,7 @@ func (p *poller) acceptAll(ctx context.Context, assignments []protocol.Assignmen
 }
 
 // accept turns an assignment into a token Secret and a TransferJob. The
-// Secret comes first, so the job's pod never waits for it. A repeated
+// Secret is created first, so it exists before the job's pod does. A repeated
 // assignment of an attempt whose TransferJob exists creates nothing and is
 // acknowledged again. accept only reads the poller's state, so several run
 // at once.

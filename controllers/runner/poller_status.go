@@ -21,9 +21,9 @@ const maxConditionMessage = 1024
 
 // statusWriter keeps the status a poller wants its TransferRunner to show
 // and writes it through the API server. A write that changes the state, the
-// join result or a condition goes out at once; one that only moves the
-// heartbeat time or the running jobs waits for StatusInterval after the
-// previous write.
+// join result or a condition goes out at once. A write that only moves the
+// heartbeat time or the running jobs waits until StatusInterval has passed
+// since the previous write.
 type statusWriter struct {
 	p *poller
 

@@ -47,7 +47,7 @@ type Options struct {
 	StatusInterval time.Duration
 	// MinHeartbeatInterval is the least time between the starts of two
 	// heartbeats when there is no acknowledgement to send, so a control
-	// plane that answers at once cannot drive a tight loop.
+	// plane that responds at once cannot drive a tight loop.
 	MinHeartbeatInterval time.Duration
 	// HTTPClient sends the control-plane calls. Default: a new client that
 	// relies on per-call timeouts.
@@ -90,7 +90,7 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// runnerConfig is what a poller runs with: a snapshot of its TransferRunner.
+// runnerConfig is the snapshot of a TransferRunner that a poller runs with.
 type runnerConfig struct {
 	key        types.NamespacedName
 	uid        types.UID
@@ -107,7 +107,7 @@ func (c runnerConfig) sameRun(other runnerConfig) bool {
 	return c.uid == other.uid && c.generation == other.generation && c.secretVersion == other.secretVersion
 }
 
-// pollWait returns the long-poll bound the poller asks for.
+// pollWait returns the long-poll bound the poller requests.
 func (c runnerConfig) pollWait() time.Duration {
 	if c.spec.PollWaitSeconds <= 0 {
 		return 25 * time.Second
@@ -122,9 +122,9 @@ func (c runnerConfig) staleAfter() time.Duration {
 }
 
 // Pollers starts, restarts and stops one poller per TransferRunner. The
-// reconciler declares what should run with Ensure and Remove; pollers run
-// only between Start and the end of its context, which the manager calls on
-// the elected leader only.
+// reconciler declares what should run with Ensure and Remove. Pollers run
+// only between Start and the end of its context, and the manager calls
+// Start on the elected leader only.
 type Pollers struct {
 	client    client.Client
 	apiReader client.Reader
@@ -263,7 +263,7 @@ func (s *Pollers) Remove(key types.NamespacedName) {
 	s.log.Info("Stopped poller of deleted TransferRunner", "transferRunner", key)
 }
 
-// Nudge tells the poller of key that one of its TransferJobs changed, so
+// Nudge signals the poller of key that one of its TransferJobs changed, so
 // that a long poll sent with no free slot is replaced by a fresh heartbeat.
 func (s *Pollers) Nudge(key types.NamespacedName) {
 	s.mu.Lock()

@@ -144,9 +144,9 @@ type testManager struct {
 	stop    func()
 }
 
-// startManager starts a manager whose cache sees only the fixture's
+// startManager starts a manager whose cache contains only the fixture's
 // namespace, with the TransferRunner reconciler and pollers using opts.
-// The returned stop function stops it; the test's end stops it too.
+// The returned stop function stops it, and so does the end of the test.
 func (f *fixture) startManager(opts Options) *testManager {
 	t := f.t
 	t.Helper()

@@ -73,8 +73,8 @@ func (r *TransferRunnerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 }
 
 // tokenSecretVersion returns the resourceVersion of the runner's token
-// Secret from the metadata cache, or "" if the Secret does not exist; the
-// poller then reports the missing Secret in the runner's status.
+// Secret, or "" if the Secret does not exist. The poller reports a missing
+// Secret in the runner's status.
 func (r *TransferRunnerReconciler) tokenSecretVersion(ctx context.Context, runner *transferv1.TransferRunner) (string, error) {
 	secret := &metav1.PartialObjectMetadata{}
 	secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))

@@ -118,9 +118,9 @@ func newTestNamespace(t testing.TB, c client.Client) string {
 }
 
 // startTestManager starts a manager whose cache sees only namespace ns and
-// only the pods of TransferJobs, registers reconcilers with setup, and stops
-// the manager when the test ends.
-func startTestManager(t testing.TB, ns string, setup func(mgr ctrl.Manager) error) ctrl.Manager {
+// only the pods of TransferJobs, and registers reconcilers with setup. The
+// manager stops when stop is called or the test ends, whichever is first.
+func startTestManager(t testing.TB, ns string, setup func(mgr ctrl.Manager) error) (mgr ctrl.Manager, stop func()) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(envtestConfig(t), ctrl.Options{
 		Scheme:                 testScheme,
@@ -144,16 +144,20 @@ func startTestManager(t testing.TB, ns string, setup func(mgr ctrl.Manager) erro
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager stopped with an error: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("manager stopped with an error: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		t.Fatal("manager cache did not sync")
 	}
-	return mgr
+	return mgr, stop
 }
 
 // eventually calls check until it returns nil or timeout passes, then fails

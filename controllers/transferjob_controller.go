@@ -407,7 +407,7 @@ func (r *TransferJobReconciler) afterStatusWrite(ctx context.Context, rec *jobRe
 		r.Recorder.Eventf(tj, nil, e.eventType, e.reason, e.action, "%s", truncateNote(e.note))
 	}
 	if rec.podCreated {
-		pickupSeconds.Observe(rec.now.Sub(tj.CreationTimestamp.Time).Seconds())
+		observePickup(tj, rec.now)
 	}
 	if rec.finished {
 		jobsFinished.WithLabelValues(string(tj.Status.Phase), tj.Status.Reason).Inc()

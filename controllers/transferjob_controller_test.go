@@ -501,3 +501,33 @@ func TestTransferJobTTLCleanup(t *testing.T) {
 		t.Errorf("token Secret after the TTL: get error %v, want NotFound", err)
 	}
 }
+
+func TestTransferJobTakenOverByNewManager(t *testing.T) {
+	f := newJobFixture(t, fixtureOptions{controlPlane: true})
+	assignment := f.assign()
+	tj := f.createJob(assignment.JobID, assignment.Epoch, nil)
+	pod := f.waitPod(tj)
+	f.setPodStatus(pod, runningStatus(time.Now().Truncate(time.Second)))
+	f.waitPhase(tj.Name, transferv1.JobRunning)
+
+	// The first operator stops; the pod ends while no operator runs.
+	f.stopManager()
+	f.setPodStatus(pod, terminatedStatus(corev1.PodFailed, corev1.ContainerStateTerminated{ExitCode: 4, Reason: "Error"}))
+
+	f.startManager()
+	got := f.waitCondition(tj.Name, transferv1.JobConditionReported, metav1.ConditionTrue)
+	if got.Status.Reason != transferv1.JobReasonError {
+		t.Errorf("reason = %s, want %s", got.Status.Reason, transferv1.JobReasonError)
+	}
+	if !strings.Contains(got.Status.Message, "exited with code 4") {
+		t.Errorf("message = %q, want the exit code", got.Status.Message)
+	}
+	job := f.cp.WaitJobState(t, assignment.JobID, protocol.StateFailed, waitTimeout)
+	if job.Reason != transferv1.JobReasonError {
+		t.Errorf("control plane reason = %s, want %s", job.Reason, transferv1.JobReasonError)
+	}
+	f.waitPodGone(pod)
+	if pods := f.listPods(); len(pods) != 0 {
+		t.Errorf("namespace has %d pods after the takeover, want 0", len(pods))
+	}
+}

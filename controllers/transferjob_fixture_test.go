@@ -38,6 +38,8 @@ type jobFixture struct {
 	ns     string
 	clock  *testingclock.FakeClock
 	runner *transferv1.TransferRunner
+	// stopManager stops the manager that newJobFixture started.
+	stopManager func()
 
 	// Set only with a control plane.
 	cp           *cptest.Env
@@ -116,10 +118,18 @@ func newJobFixture(t *testing.T, opts fixtureOptions) *jobFixture {
 		}
 	}
 
-	startTestManager(t, f.ns, func(mgr ctrl.Manager) error {
+	f.stopManager = f.startManager()
+	return f
+}
+
+// startManager starts a manager running the TransferJob reconciler, as a
+// new operator process would, and returns its stop function.
+func (f *jobFixture) startManager() func() {
+	f.t.Helper()
+	_, stop := startTestManager(f.t, f.ns, func(mgr ctrl.Manager) error {
 		return (&TransferJobReconciler{Clock: f.clock, JobImage: "registry.example/ferry:default"}).SetupWithManager(mgr)
 	})
-	return f
+	return stop
 }
 
 func (f *jobFixture) create(obj client.Object) {

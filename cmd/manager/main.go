@@ -35,8 +35,9 @@ var version = "dev"
 // leaderElectionID names the Lease that manager replicas compete for.
 const leaderElectionID = "ferry-operator.transfer.ferry.dev"
 
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// The leader election Lease needs no cluster-wide rule: the Role in
+// config/manager/leader_election_role.yaml grants it in the manager's
+// namespace.
 
 func main() {
 	if err := run(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -278,4 +279,33 @@ func TestMergeIntoMariaDB(t *testing.T) {
 	job.Destination.MergeKeys = []string{"code"}
 	runJob(t, job)
 	assertRows(t, maria, db, "SELECT code, qty FROM nopk ORDER BY code", "A|1\nB|5\nC|7")
+}
+
+func TestFloatsExact(t *testing.T) {
+	maria, pg := testdb.MariaDB(t), testdb.Postgres(t)
+	src, dst := maria.NewDatabase(t), pg.NewDatabase(t)
+	execSQL(t, maria, src,
+		"CREATE TABLE f (id INT PRIMARY KEY, f FLOAT, d DOUBLE)",
+		"INSERT INTO f VALUES (1, 1.2345678, 0.1), (2, 3.4028e38, 1.7976931348623157e308), (3, 1.17549435e-38, 5e-324), (4, -0.0001234567, 123456789.12345679)")
+	runJob(t, tableJob(mysqlConn(maria, src), "f", postgresConn(pg, dst), "f"))
+	want := []struct {
+		f float32
+		d float64
+	}{
+		{1.2345678, 0.1}, {3.4028e38, 1.7976931348623157e308}, {1.17549435e-38, 5e-324}, {-0.0001234567, 123456789.12345679},
+	}
+	rows := queryText(t, pg, dst, "SELECT f, d FROM f ORDER BY id")
+	if len(rows) != len(want) {
+		t.Fatalf("got %d rows, want %d", len(rows), len(want))
+	}
+	for i, w := range want {
+		f, err := strconv.ParseFloat(rows[i][0], 32)
+		if err != nil || float32(f) != w.f {
+			t.Errorf("row %d: FLOAT arrived as %s, want %v", i+1, rows[i][0], w.f)
+		}
+		d, err := strconv.ParseFloat(rows[i][1], 64)
+		if err != nil || d != w.d {
+			t.Errorf("row %d: DOUBLE arrived as %s, want %v", i+1, rows[i][1], w.d)
+		}
+	}
 }

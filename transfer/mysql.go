@@ -435,6 +435,8 @@ func mysqlColumnFromDriver(t *sql.ColumnType) Column {
 			col.Precision, col.Scale = int(p), int(s)
 		}
 	case "FLOAT":
+		// NOTE: a query source's FLOAT arrives with the 6 significant digits
+		// MariaDB prints; table sources read it widened to DOUBLE instead.
 		col.Kind, col.Bits = KindFloat, 32
 	case "DOUBLE":
 		col.Kind, col.Bits = KindFloat, 64
@@ -461,6 +463,17 @@ func mysqlColumnFromDriver(t *sql.ColumnType) Column {
 		col.FractionDigits = int(s)
 	}
 	return col
+}
+
+// selectExpr reads FLOAT columns as DOUBLE, because MariaDB's text
+// protocol prints FLOAT with 6 significant digits while the widened DOUBLE
+// prints every digit needed to restore the exact float32.
+func (s *mysqlSource) selectExpr(c Column) string {
+	q := s.quoteIdent(c.Name)
+	if c.Kind == KindFloat && c.Bits == 32 {
+		return "(" + q + " + 0e0) AS " + q
+	}
+	return q
 }
 
 func (s *mysqlSource) keyRange(ctx context.Context, key, from string) (int64, int64, bool, error) {

@@ -69,7 +69,20 @@ func (s *sqlSource) open(ctx context.Context) (Schema, error) {
 	}
 	s.schema = schema
 	s.selectList = s.quotedColumns(schema.Names())
+	if cs, ok := s.db.(columnSelector); ok {
+		exprs := make([]string, len(schema.Columns))
+		for i, c := range schema.Columns {
+			exprs[i] = cs.selectExpr(c)
+		}
+		s.selectList = strings.Join(exprs, ", ")
+	}
 	return schema, nil
+}
+
+// columnSelector is implemented by readers that select some columns
+// through an expression, such as MySQL FLOAT columns widened to DOUBLE.
+type columnSelector interface {
+	selectExpr(c Column) string
 }
 
 func (s *sqlSource) quotedColumns(names []string) string {

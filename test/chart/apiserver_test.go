@@ -11,11 +11,13 @@ import (
 	"sync"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -139,5 +141,41 @@ func TestAPIServerRejectsInvalidRunner(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "resourceClasses") {
 		t.Errorf("error does not name resourceClasses: %v", err)
+	}
+}
+
+// TestManagerPodMeetsRestrictedPodSecurity creates a pod from the rendered Deployment's template
+// in a namespace that enforces the restricted Pod Security Standard; the API server's
+// PodSecurity admission rejects a pod that breaks it.
+func TestManagerPodMeetsRestrictedPodSecurity(t *testing.T) {
+	c := apiServer(t)
+	ctx := context.Background()
+	const namespace = "chart-restricted"
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name:   namespace,
+		Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"},
+	}}
+	if err := c.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+
+	var deploy appsv1.Deployment
+	render(t, nil).one(t, "Deployment", &deploy)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "manager", Namespace: namespace, Labels: deploy.Spec.Template.Labels},
+		Spec:       deploy.Spec.Template.Spec,
+	}
+	// The ServiceAccount does not exist in this namespace; admission does not need it.
+	pod.Spec.ServiceAccountName = ""
+	if err := c.Create(ctx, pod); err != nil {
+		t.Errorf("restricted Pod Security rejected the manager pod: %v", err)
+	}
+
+	// A pod that breaks the standard is rejected, so the check above is not vacuous.
+	privileged := pod.DeepCopy()
+	privileged.Name = "manager-privileged"
+	privileged.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr.To(true)
+	if err := c.Create(ctx, privileged); err == nil {
+		t.Error("restricted Pod Security admitted a pod with allowPrivilegeEscalation: true")
 	}
 }

@@ -53,7 +53,7 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// NOTES.txt tells the next commands.
+	// NOTES.txt prints the next commands.
 	for _, want := range []string{"rollout status deployment/ferry", "get transferrunners ferry"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("helm install output lacks %q:\n%s", want, out)

@@ -35,6 +35,10 @@ var version = "dev"
 // leaderElectionID names the Lease that manager replicas compete for.
 const leaderElectionID = "ferry-operator.transfer.ferry.dev"
 
+// serviceAccountNamespaceFile holds the pod's namespace in a pod whose
+// service account token is mounted; leader election uses it by default.
+const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
 // The leader election Lease needs no cluster-wide rule: the Role in
 // config/manager/leader_election_role.yaml grants it in the manager's
 // namespace.
@@ -88,6 +92,12 @@ func run() error {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(transferv1.AddToScheme(scheme))
+
+	if f.leaderElect && f.leaderElectionNamespace == "" {
+		if _, err := os.Stat(serviceAccountNamespaceFile); err != nil {
+			return fmt.Errorf("--leader-elect outside a pod needs --leader-election-namespace, the namespace of the leader election Lease")
+		}
+	}
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {

@@ -1,8 +1,8 @@
 {{/*
-ferry.managerRules are the manager's RBAC rules, in the release namespace or cluster-wide. With
-the leader-election rules in templates/rbac.yaml they must equal the rules that controller-gen
-writes to config/rbac/role.yaml from the +kubebuilder:rbac markers; test/chart checks that.
-The manager needs Secrets for the job tokens it creates and the registration token it reads.
+ferry.managerRules are the manager's RBAC rules, in the release namespace or cluster-wide. They
+must equal the rules that controller-gen writes to config/rbac/role.yaml from the
++kubebuilder:rbac markers, which test/chart checks. The manager needs Secrets for the job
+tokens it creates and the registration token it reads.
 */}}
 {{- define "ferry.managerRules" -}}
 - apiGroups: [""]
@@ -30,7 +30,7 @@ The manager needs Secrets for the job tokens it creates and the registration tok
 
 {{/*
 ferry.leaderElectionRules let the manager hold its Lease and record leader-election events in
-the release namespace.
+the release namespace. They must equal config/manager/leader_election_role.yaml.
 */}}
 {{- define "ferry.leaderElectionRules" -}}
 - apiGroups: [coordination.k8s.io]

@@ -290,7 +290,3 @@ type TransferJobList struct {
 	// items are the TransferJobs.
 	Items []TransferJob `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&TransferJob{}, &TransferJobList{})
-}

@@ -329,7 +329,3 @@ type TransferRunnerList struct {
 	// items are the TransferRunners.
 	Items []TransferRunner `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&TransferRunner{}, &TransferRunnerList{})
-}

@@ -335,6 +335,22 @@ func TestMaxConcurrentJobsRespected(t *testing.T) {
 	if r := f.runner(key); r.Status.RunningJobs != 2 || r.Status.State != transferv1.RunnerActive {
 		t.Errorf("status running = %d, state %s; want 2, Active", r.Status.RunningJobs, r.Status.State)
 	}
+	taken := map[string]bool{}
+	for _, tj := range f.transferJobs() {
+		taken[tj.Spec.JobID] = true
+	}
+	for _, id := range jobIDs {
+		if taken[id] {
+			continue
+		}
+		job, err := f.cp.Admin.GetJob(f.ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if job.State != protocol.StateQueued {
+			t.Errorf("job %s without a TransferJob is %s in the control plane, want queued", id, job.State)
+		}
+	}
 
 	// A finished job frees a slot for the third.
 	f.finishJob(&jobs[0])

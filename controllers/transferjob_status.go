@@ -167,8 +167,20 @@ func observePod(pod *corev1.Pod, now time.Time, waitingSince *time.Time, policy 
 	return obs
 }
 
-// observeFinishedPod fills obs for a pod in phase Succeeded or Failed.
+// observeFinishedPod fills obs for a pod in phase Succeeded or Failed. A pod
+// that failed with an exit code after someone deleted it ends PodDeleted,
+// because the exit code only reflects the kill.
 func observeFinishedPod(pod *corev1.Pod, container *corev1.ContainerStatus, obs *podObservation) {
+	observeExit(pod, container, obs)
+	if obs.reason == transferv1.JobReasonError && !pod.DeletionTimestamp.IsZero() {
+		obs.reason = transferv1.JobReasonPodDeleted
+		obs.message = "pod was deleted before it finished; " + obs.message
+	}
+}
+
+// observeExit fills obs from the pod's status reason and the container's
+// exit.
+func observeExit(pod *corev1.Pod, container *corev1.ContainerStatus, obs *podObservation) {
 	obs.phase = transferv1.JobFailed
 	var terminated *corev1.ContainerStateTerminated
 	if container != nil {

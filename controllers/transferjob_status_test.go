@@ -134,6 +134,17 @@ func TestObserveFinishedPod(t *testing.T) {
 			wantMessage: "PreemptionByScheduler",
 		},
 		{
+			name: "killed by a pod deletion",
+			pod: func() *corev1.Pod {
+				p := terminatedPod(corev1.PodFailed, corev1.ContainerStateTerminated{ExitCode: 143, Reason: "Error"})
+				p.DeletionTimestamp = ptr.To(metav1.Now())
+				return p
+			}(),
+			wantPhase:   transferv1.JobFailed,
+			wantReason:  transferv1.JobReasonPodDeleted,
+			wantMessage: "engine exited with code 143",
+		},
+		{
 			name:        "failed without container status",
 			pod:         &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodFailed, Reason: "NodeLost", Message: "node went away"}},
 			wantPhase:   transferv1.JobFailed,

@@ -305,3 +305,16 @@ func TestCancelLeavesDestinationUnchanged(t *testing.T) {
 	}
 	assertRows(t, pg, dst, "SELECT id, v FROM t", "0|kept")
 }
+
+func TestPostgresWhereAndColumns(t *testing.T) {
+	pg := testdb.Postgres(t)
+	src, dst := pg.NewDatabase(t), pg.NewDatabase(t)
+	execSQL(t, pg, src, `CREATE TABLE t (id int PRIMARY KEY, "Mixed Case" text, skip text)`,
+		`INSERT INTO t VALUES (1, 'a', 'x'), (2, 'b', 'y'), (3, 'c', 'z')`)
+	job := tableJob(postgresConn(pg, src), "t", postgresConn(pg, dst), "t")
+	job.Source.Columns = []string{"id", "Mixed Case"}
+	job.Source.Where = "id <> 2"
+	runJob(t, job)
+	assertRows(t, pg, dst, `SELECT id, "Mixed Case" FROM t ORDER BY id`, "1|a\n3|c")
+	assertRows(t, pg, dst, "SELECT count(*) FROM information_schema.columns WHERE table_name = 't'", "2")
+}

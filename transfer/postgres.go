@@ -341,7 +341,7 @@ func (s *postgresSource) stream(ctx context.Context, query string, schema Schema
 	pr, pw := io.Pipe()
 	copyDone := make(chan error, 1)
 	go func() {
-		_, err := conn.PgConn().CopyTo(ctx, pw, "COPY ("+query+") TO STDOUT")
+		_, err := conn.PgConn().CopyTo(ctx, pw, s.copyToSQL(query))
 		pw.CloseWithError(err)
 		copyDone <- err
 	}()
@@ -384,6 +384,16 @@ func (s *postgresSource) stream(ctx context.Context, query string, schema Schema
 		return classifyPostgres(err, "failed to read from the source")
 	}
 	return nil
+}
+
+// copyToSQL returns the COPY statement for query. A read of a whole table
+// copies the table itself, which skips the executor's per-row work that
+// COPY (SELECT ...) costs.
+func (s *postgresSource) copyToSQL(query string) string {
+	if s.src.Table != "" && s.src.Where == "" && query == s.query(nil, nil, 0) {
+		return fmt.Sprintf("COPY %s (%s) TO STDOUT", quoteTable(postgresDialect{}, s.src.Table), s.selectList)
+	}
+	return "COPY (" + query + ") TO STDOUT"
 }
 
 // postgresDecoder returns the parser of one column's COPY text.

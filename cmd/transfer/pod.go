@@ -102,6 +102,10 @@ type podReporter struct {
 	noSendPreview bool
 	log           logr.Logger
 
+	// sendMu lets one send run at a time, so the shipper and the final
+	// flush do not send the same lines twice.
+	sendMu sync.Mutex
+
 	mu       sync.Mutex
 	lines    []protocol.LogLine
 	seq      int64
@@ -180,6 +184,8 @@ func (p *podReporter) ship(ctx context.Context) {
 }
 
 func (p *podReporter) sendOnce(ctx context.Context) error {
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
 	p.mu.Lock()
 	lines := append([]protocol.LogLine(nil), p.lines...)
 	progress := p.progress

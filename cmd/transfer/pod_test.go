@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ferryhq/ferry/protocol"
+	"github.com/ferryhq/ferry/transfer"
+)
+
+// fakeControlPlane serves the job endpoints of the runner protocol for
+// one job and records what the pod sends.
+type fakeControlPlane struct {
+	mu      sync.Mutex
+	spec    string
+	preview bool
+	logs    []protocol.LogLine
+	result  *protocol.ResultRequest
+	pv      *protocol.PreviewRequest
+	auth    []string
+}
+
+func (f *fakeControlPlane) handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(path string) string {
+		return strings.ReplaceAll(path, "{jobID}", "job-1")
+	}
+	record := func(r *http.Request) {
+		f.mu.Lock()
+		f.auth = append(f.auth, r.Header.Get("Authorization"))
+		f.mu.Unlock()
+	}
+	mux.HandleFunc("GET "+route(protocol.PathJobSpec), func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		typ := protocol.JobType("transfer")
+		if f.preview {
+			typ = protocol.JobType("preview")
+		}
+		_ = json.NewEncoder(w).Encode(protocol.JobSpecResponse{JobID: "job-1", Epoch: 3, Type: typ,
+			NoSendPreview: true, Spec: json.RawMessage(f.spec)})
+	})
+	mux.HandleFunc("POST "+route(protocol.PathJobLogs), func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		var batch protocol.LogBatch
+		_ = json.NewDecoder(r.Body).Decode(&batch)
+		f.mu.Lock()
+		// Like a real control plane, ignore lines already stored.
+		for _, l := range batch.Lines {
+			if len(f.logs) == 0 || l.Seq > f.logs[len(f.logs)-1].Seq {
+				f.logs = append(f.logs, l)
+			}
+		}
+		last := f.logs[len(f.logs)-1].Seq
+		f.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(protocol.LogBatchResponse{LastSeq: last})
+	})
+	mux.HandleFunc("POST "+route(protocol.PathJobProgress), func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		_ = json.NewEncoder(w).Encode(protocol.Empty{})
+	})
+	mux.HandleFunc("POST "+route(protocol.PathJobPreview), func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		var pv protocol.PreviewRequest
+		_ = json.NewDecoder(r.Body).Decode(&pv)
+		f.mu.Lock()
+		f.pv = &pv
+		f.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(protocol.Empty{})
+	})
+	mux.HandleFunc("POST "+route(protocol.PathJobResult), func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		var res protocol.ResultRequest
+		_ = json.NewDecoder(r.Body).Decode(&res)
+		f.mu.Lock()
+		f.result = &res
+		f.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(protocol.Empty{})
+	})
+	return mux
+}
+
+func podEnv(url string) []string {
+	return []string{"FERRY_CONTROL_PLANE_URL=" + url, "FERRY_JOB_ID=job-1", "FERRY_JOB_TOKEN=job-token-xyz", "FERRY_JOB_EPOCH=3"}
+}
+
+func TestPodRunsFetchedJob(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "in.csv"), "id\n1\n2\n3\n")
+	out := filepath.Join(dir, "out.jsonl")
+	cp := &fakeControlPlane{spec: `{"source": {"type": "csv", "path": "` + filepath.Join(dir, "in.csv") +
+		`"}, "destination": {"type": "jsonl", "path": "` + out + `"}}`}
+	srv := httptest.NewServer(cp.handler())
+	defer srv.Close()
+
+	code, stdout, stderr := runBinary(t, "UTC", podEnv(srv.URL), "pod", "-termination-message-path", "")
+	if code != 0 {
+		t.Fatalf("exit code %d\n%s\n%s", code, stdout, stderr)
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.result == nil {
+		t.Fatal("the pod sent no result")
+	}
+	if !cp.result.Succeeded || cp.result.Rows != 3 || cp.result.Epoch != 3 {
+		t.Errorf("result = %+v, want 3 rows succeeded in epoch 3", *cp.result)
+	}
+	if len(cp.logs) == 0 {
+		t.Error("the pod sent no log lines")
+	}
+	for i, l := range cp.logs {
+		if l.Seq != int64(i+1) {
+			t.Errorf("log line %d has seq %d, want consecutive numbers from 1", i, l.Seq)
+			break
+		}
+	}
+	for _, a := range cp.auth {
+		if a != "Bearer job-token-xyz" {
+			t.Errorf("request authorised with %q, want the job token", a)
+		}
+	}
+	if strings.Contains(stdout+stderr, "job-token-xyz") {
+		t.Error("the job token appears in the pod's output")
+	}
+}
+
+func TestPodPreviewWithholdsRows(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "in.csv"), "id,name\n1,secret-row\n")
+	cp := &fakeControlPlane{preview: true, spec: `{"type": "preview", "source": {"type": "csv", "path": "` + filepath.Join(dir, "in.csv") + `"}}`}
+	srv := httptest.NewServer(cp.handler())
+	defer srv.Close()
+
+	code, stdout, stderr := runBinary(t, "UTC", podEnv(srv.URL), "pod", "-termination-message-path", "")
+	if code != 0 {
+		t.Fatalf("exit code %d\n%s\n%s", code, stdout, stderr)
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.pv == nil {
+		t.Fatal("the pod sent no preview")
+	}
+	if !cp.pv.RowsWithheld || len(cp.pv.Rows) != 0 {
+		t.Errorf("preview sent %d rows (withheld=%v), want none with noSendPreview", len(cp.pv.Rows), cp.pv.RowsWithheld)
+	}
+	if len(cp.pv.Columns) != 2 || cp.pv.Columns[1].Name != "name" {
+		t.Errorf("preview columns = %+v", cp.pv.Columns)
+	}
+}
+
+var _ = transfer.ExitSuccess

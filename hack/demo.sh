@@ -18,7 +18,7 @@
 # Environment:
 #   DB          sqlite (default) or mariadb
 #   DEMO_PORT   the control plane's port on 127.0.0.1 (default 18080)
-set -euo pipefail
+set -Eeuo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${repo_root}"
@@ -308,6 +308,9 @@ while :; do
 done
 current_log="${demo_dir}/kubectl.log"
 "${kubectl[@]}" wait -n "${namespace}" --for jsonpath='{.status.phase}'=Succeeded --timeout 60s transferjobs --all >>"${current_log}" 2>&1
+# The runner turns Idle at its next heartbeat; the listing below reads better after it.
+"${kubectl[@]}" wait -n "${namespace}" --for jsonpath='{.status.state}'=Idle --timeout 30s \
+  transferrunner/demo >>"${current_log}" 2>&1 || true
 
 # --- Results -------------------------------------------------------------------------------
 current_step=""

@@ -3,7 +3,7 @@ package controllers
 // The envtest suite: one kube-apiserver and etcd for the whole package,
 // started on first use with the CRDs that controller-gen generates into
 // config/crd/bases. Each test works in a namespace of its own and starts its
-// own manager, whose cache sees only that namespace, so tests do not see
+// own manager, whose cache watches only that namespace, so tests do not read
 // each other's objects and may use their own fake clocks.
 //
 // The binaries come from hack/envtest.sh:
@@ -117,7 +117,7 @@ func newTestNamespace(t testing.TB, c client.Client) string {
 	return ns.Name
 }
 
-// startTestManager starts a manager whose cache sees only namespace ns and
+// startTestManager starts a manager whose cache watches only namespace ns and
 // only the pods of TransferJobs, and registers reconcilers with setup. The
 // manager stops when stop is called or the test ends, whichever is first.
 func startTestManager(t testing.TB, ns string, setup func(mgr ctrl.Manager) error) (mgr ctrl.Manager, stop func()) {

@@ -69,6 +69,9 @@ func TestTransferJobCreatesHardenedPod(t *testing.T) {
 	if container.Image != "registry.example/ferry:test" {
 		t.Errorf("image = %s, want the runner template's", container.Image)
 	}
+	if strings.Join(container.Command, " ") != jobCommand {
+		t.Errorf("command = %q, want [%s]", container.Command, jobCommand)
+	}
 	if strings.Join(container.Args, " ") != "pod" {
 		t.Errorf("args = %q, want [pod]", container.Args)
 	}

@@ -55,6 +55,11 @@ func helm(t *testing.T) string {
 		if helmPath == "" {
 			helmPath = filepath.Join(repoRoot, "bin", "helm")
 		}
+		// go test runs in the package directory, so a relative path would name the wrong file.
+		if !filepath.IsAbs(helmPath) {
+			helmErr = fmt.Errorf("HELM=%q is not an absolute path; set it to an absolute path or unset it to use bin/helm", helmPath)
+			return
+		}
 		if _, err := os.Stat(helmPath); err == nil {
 			return
 		}

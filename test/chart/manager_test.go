@@ -102,7 +102,9 @@ func runManagerWithChartRBAC(t *testing.T, namespace string, clusterWide bool) {
 		t.Fatalf("create namespace %s: %v", namespace, err)
 	}
 	values := map[string]any{
-		"rbac": map[string]any{"clusterWide": clusterWide},
+		// A name of its own, because ClusterRoles are shared with the other tests of envtest.
+		"fullnameOverride": namespace,
+		"rbac":             map[string]any{"clusterWide": clusterWide},
 		"runner": map[string]any{
 			"enabled":         true,
 			"controlPlaneURL": controlPlane.URL,
@@ -179,7 +181,7 @@ func runManagerWithChartRBAC(t *testing.T, namespace string, clusterWide bool) {
 
 	// Wait for the runner to join and heartbeat, or for the manager to exit. The bound only
 	// turns a hang into a failure with the manager's log.
-	key := types.NamespacedName{Namespace: namespace, Name: "ferry"}
+	key := types.NamespacedName{Namespace: namespace, Name: objs.find("TransferRunner")[0].GetName()}
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		var runner v1alpha1.TransferRunner

@@ -145,7 +145,7 @@ func TestAPIServerRejectsInvalidRunner(t *testing.T) {
 }
 
 // TestManagerPodMeetsRestrictedPodSecurity creates a pod from the rendered Deployment's template
-// in a namespace that enforces the restricted Pod Security Standard; the API server's
+// in a namespace that enforces the restricted Pod Security Standard. The API server's
 // PodSecurity admission rejects a pod that breaks it.
 func TestManagerPodMeetsRestrictedPodSecurity(t *testing.T) {
 	c := apiServer(t)

@@ -233,6 +233,7 @@ func TestRunnerFromExistingSecret(t *testing.T) {
 	if secrets := objs.find("Secret"); len(secrets) != 0 {
 		t.Errorf("rendered %d Secrets, want none: the token Secret exists already", len(secrets))
 	}
+
 	runner := transferRunner(t, objs)
 	spec := runner.Spec
 	if spec.TokenSecretRef.Name != "ferry-registration" {
@@ -241,6 +242,7 @@ func TestRunnerFromExistingSecret(t *testing.T) {
 	if spec.TokenSecretRef.Key != "registration-token" {
 		t.Errorf("tokenSecretRef.key = %q, want registration-token", spec.TokenSecretRef.Key)
 	}
+
 	if spec.ControlPlaneURL != "https://ferry.example.com" {
 		t.Errorf("controlPlaneURL = %q, want https://ferry.example.com", spec.ControlPlaneURL)
 	}
@@ -250,6 +252,7 @@ func TestRunnerFromExistingSecret(t *testing.T) {
 	if !spec.NoSendPreview {
 		t.Error("noSendPreview = false, want true")
 	}
+
 	if !spec.JobTemplate.HostNetwork {
 		t.Error("jobTemplate.hostNetwork = false, want true")
 	}

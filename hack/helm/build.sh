@@ -12,7 +12,8 @@ set -euo pipefail
 
 module_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_dir="$(cd "${module_dir}/../.." && pwd)"
-out="${HELM:-${repo_dir}/bin/helm}"
+# An absolute path, because the build below runs in the module's directory.
+out="$(realpath -m "${HELM:-${repo_dir}/bin/helm}")"
 
 if [[ "${1:-}" == "path" ]]; then
   echo "${out}"

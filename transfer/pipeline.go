@@ -52,6 +52,10 @@ const maxBatchRows = 8192
 
 // batcher groups rows into batches of about batchBytes and sends them on,
 // blocking when the writer is behind.
+//
+// NOTE: a single value is held whole, so one 100 MB LONGTEXT costs about
+// that much memory (twice while the driver's buffer and the copy coexist);
+// values are not yet streamed piecewise.
 type batcher struct {
 	out   chan<- *batch
 	limit int64

@@ -341,7 +341,13 @@ func (s *postgresSource) stream(ctx context.Context, query string, schema Schema
 	pr, pw := io.Pipe()
 	copyDone := make(chan error, 1)
 	go func() {
-		_, err := conn.PgConn().CopyTo(ctx, pw, s.copyToSQL(query))
+		// CopyTo writes one message per row; buffering them saves a
+		// goroutine handoff through the pipe for every row.
+		bw := bufio.NewWriterSize(pw, 256<<10)
+		_, err := conn.PgConn().CopyTo(ctx, bw, s.copyToSQL(query))
+		if err == nil {
+			err = bw.Flush()
+		}
 		pw.CloseWithError(err)
 		copyDone <- err
 	}()

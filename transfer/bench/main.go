@@ -136,6 +136,11 @@ func (b *bench) measure(ctx context.Context, n int) ([]result, error) {
 		if err != nil {
 			return err
 		}
+		// A checkpoint first, so that no run pays for flushing the pages the
+		// previous run dirtied.
+		if err := b.psql("postgres", "-c", "CHECKPOINT"); err != nil {
+			return err
+		}
 		fmt.Fprintf(os.Stderr, "Running %s, %d rows\n", name, n)
 		secs, rss, err := f(dstM, dstP)
 		if err != nil {
@@ -226,6 +231,10 @@ parallelism: %d
 	secs := time.Since(start).Seconds()
 	if err != nil {
 		return 0, 0, fmt.Errorf("%w: %s", err, stderr.String())
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		fmt.Fprintf(os.Stderr, "  Ferry used %.2f s of CPU\n", cpu.Seconds())
 	}
 	return secs, maxRSS(cmd), nil
 }

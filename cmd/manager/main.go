@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -57,6 +58,7 @@ type flags struct {
 	leaderElect             bool
 	leaderElectionNamespace string
 	jobImage                string
+	watchNamespaces         string
 	showVersion             bool
 	zap                     zap.Options
 }
@@ -73,6 +75,9 @@ func parseFlags() flags {
 		"Namespace of the leader election Lease. Default: the manager's own namespace when it runs in a pod; required outside a cluster.")
 	flag.StringVar(&f.jobImage, "job-image", os.Getenv("FERRY_JOB_IMAGE"),
 		"Image of job pods when a TransferRunner's spec.jobTemplate.image is empty. Default: $FERRY_JOB_IMAGE.")
+	flag.StringVar(&f.watchNamespaces, "watch-namespaces", os.Getenv("WATCH_NAMESPACE"),
+		"Comma-separated namespaces whose TransferRunners, TransferJobs, pods and Secrets the manager watches; "+
+			"empty watches all namespaces and needs cluster-wide RBAC. Default: $WATCH_NAMESPACE.")
 	flag.BoolVar(&f.showVersion, "version", false, "Print the version and exit.")
 	f.zap = zap.Options{Development: false}
 	f.zap.BindFlags(flag.CommandLine)
@@ -116,6 +121,7 @@ func run() error {
 		LeaderElectionNamespace:       f.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		Cache: cache.Options{
+			DefaultNamespaces: namespaceConfigs(f.watchNamespaces),
 			// Only job pods: the operator needs no other pod.
 			ByObject: map[client.Object]cache.ByObject{
 				&corev1.Pod{}: {Label: controllers.JobPodSelector()},
@@ -152,10 +158,26 @@ func run() error {
 	if f.jobImage == "" {
 		log.Info("No default job image: set --job-image or FERRY_JOB_IMAGE, or spec.jobTemplate.image on every TransferRunner")
 	}
-	log.Info("Starting manager", "version", version, "leaderElection", f.leaderElect,
+	log.Info("Starting manager", "version", version, "leaderElection", f.leaderElect, "watchNamespaces", f.watchNamespaces,
 		"metricsBindAddress", f.metricsAddr, "healthProbeBindAddress", f.probeAddr, "jobImage", f.jobImage)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		return fmt.Errorf("manager stopped: %w", err)
 	}
 	return nil
+}
+
+// namespaceConfigs turns a comma-separated namespace list into the cache's
+// per-namespace settings; an empty list means every namespace.
+func namespaceConfigs(list string) map[string]cache.Config {
+	var namespaces map[string]cache.Config
+	for _, ns := range strings.Split(list, ",") {
+		if ns = strings.TrimSpace(ns); ns == "" {
+			continue
+		}
+		if namespaces == nil {
+			namespaces = map[string]cache.Config{}
+		}
+		namespaces[ns] = cache.Config{}
+	}
+	return namespaces
 }

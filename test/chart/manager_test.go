@@ -82,11 +82,6 @@ func TestManagerJoinsWithChartRBAC(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if !tc.clusterWide {
-				// NOTE: cmd/manager watches all namespaces and ignores WATCH_NAMESPACE, so under a
-				// namespaced Role its informers are forbidden. Enable this case once it reads it.
-				t.Skip("cmd/manager does not limit its watches to WATCH_NAMESPACE yet")
-			}
 			runManagerWithChartRBAC(t, "chart-manager-"+tc.name, tc.clusterWide)
 		})
 	}

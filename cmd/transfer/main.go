@@ -196,9 +196,9 @@ func finish(stdout io.Writer, termPath string, sum transfer.Summary, logger logr
 // maxTerminationMessage is the size Kubernetes keeps of a termination message.
 const maxTerminationMessage = 4096
 
-// writeTerminationMessage writes a compact summary of at most 4096 bytes,
-// dropping preview rows, then columns, then warnings and finally shortening
-// the error until it fits. It does nothing when the directory is missing,
+// writeTerminationMessage writes a compact summary of at most 4096 bytes
+// without preview rows. It drops columns, then warnings and finally
+// shortens the error until the summary fits. It does nothing when the directory is missing,
 // as outside a pod.
 func writeTerminationMessage(path string, sum transfer.Summary) error {
 	if path == "" {
@@ -215,9 +215,11 @@ func writeTerminationMessage(path string, sum transfer.Summary) error {
 }
 
 func compactSummary(sum transfer.Summary) ([]byte, error) {
+	// Preview rows never go into the message: the operator may forward it,
+	// and with noSendPreview no row may leave the cluster.
+	sum.PreviewRows = nil
 	steps := []func(*transfer.Summary){
 		func(s *transfer.Summary) {},
-		func(s *transfer.Summary) { s.PreviewRows = nil },
 		func(s *transfer.Summary) { s.Columns = nil },
 		func(s *transfer.Summary) {
 			if len(s.Warnings) > 3 {

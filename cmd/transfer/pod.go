@@ -66,16 +66,20 @@ func runPod(ctx context.Context, logger logr.Logger, stdout io.Writer, termPath 
 	rep := newPodReporter(cp, jobID, epoch, resp.NoSendPreview, logger)
 	go rep.ship(ctx)
 
-	job, err := spec.Decode(resp.Spec)
+	job, err := spec.DecodeStrict(resp.Spec)
+	if err == nil {
+		if resp.Type == protocol.JobType(spec.JobPreview) {
+			job.Type = spec.JobPreview
+		}
+		job.ApplyDefaults()
+		err = job.Validate()
+	}
 	var sum transfer.Summary
 	if err != nil {
 		sum = transfer.Summary{Status: transfer.StatusFailed, Error: err.Error(),
 			ErrorKind: transfer.KindInvalidJob.String(), ExitCode: transfer.ExitInvalidJob}
 		rep.Log(transfer.LogLine{Time: time.Now().UTC(), Level: "error", Message: "Invalid job: " + err.Error()})
 	} else {
-		if resp.Type == protocol.JobType(spec.JobPreview) {
-			job.Type = spec.JobPreview
-		}
 		sum, err = transfer.Run(ctx, job, transfer.Options{Logger: logger, Reporter: rep})
 		if err != nil {
 			logger.Error(err, "Run failed", "exitCode", sum.ExitCode)

@@ -131,7 +131,7 @@ func TestPodRunsFetchedJob(t *testing.T) {
 func TestPodPreviewWithholdsRows(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "in.csv"), "id,name\n1,secret-row\n")
-	cp := &fakeControlPlane{preview: true, spec: `{"type": "preview", "source": {"type": "csv", "path": "` + filepath.Join(dir, "in.csv") + `"}}`}
+	cp := &fakeControlPlane{preview: true, spec: `{"source": {"type": "csv", "path": "` + filepath.Join(dir, "in.csv") + `"}}`}
 	srv := httptest.NewServer(cp.handler())
 	defer srv.Close()
 

@@ -123,6 +123,7 @@ func normalizeDuration(s string) (string, error) {
 	if strings.Contains(rest, "mon") || strings.Contains(rest, "year") {
 		return "", fmt.Errorf("interval %q has months or years, which have no fixed duration", s)
 	}
+
 	if i := strings.Index(rest, " day"); i >= 0 {
 		d, err := strconv.ParseInt(rest[:i], 10, 64)
 		if err != nil {
@@ -133,12 +134,14 @@ func normalizeDuration(s string) (string, error) {
 		rest = strings.TrimPrefix(rest, "s")
 		rest = strings.TrimSpace(rest)
 	}
+
 	if days == 0 {
 		if rest == "" {
 			return "00:00:00", nil
 		}
 		return rest, nil
 	}
+
 	neg := strings.HasPrefix(rest, "-")
 	clock := strings.TrimLeft(rest, "+-")
 	if clock == "" {

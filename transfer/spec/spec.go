@@ -144,8 +144,8 @@ type Connection struct {
 	// path is the file path for sqlite, csv, jsonl and parquet. Required for them.
 	Path string `json:"path,omitempty"`
 
-	// compression is none or gzip for csv and jsonl. Default: gzip when path
-	// ends in ".gz", otherwise none.
+	// compression of csv and jsonl files: none or gzip. Default: gzip when
+	// path ends in ".gz", otherwise none.
 	Compression Compression `json:"compression,omitempty"`
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,4 +182,45 @@ func TestCheckWritesNothing(t *testing.T) {
 	if _, err := Check(context.Background(), job, Options{Logger: testr.New(t)}); ExitCode(err) != ExitInvalidJob {
 		t.Errorf("check of a missing table: exit code %d (%v), want %d", ExitCode(err), err, ExitInvalidJob)
 	}
+}
+
+func TestPreviewOfMariaDBTable(t *testing.T) {
+	maria := testdb.MariaDB(t)
+	db := maria.NewDatabase(t)
+	execSQL(t, maria, db,
+		"SET SESSION sql_mode = ''",
+		"CREATE TABLE p (id INT PRIMARY KEY, amount DECIMAL(20,4), d DATE, b BIT(1))",
+		"INSERT INTO p SELECT seq, seq / 3, IF(seq = 2, '0000-00-00', '2024-01-01'), seq % 2 FROM seq_1_to_100")
+	job := spec.Job{Type: spec.JobPreview, PreviewRows: 3,
+		Source: spec.Source{Connection: mysqlConn(maria, db), Table: "p"}}
+	var got Preview
+	rep := &previewReporter{got: &got}
+	sum, err := Run(context.Background(), job, Options{Logger: testr.New(t), Reporter: rep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Rows != 3 || len(got.Rows) != 3 {
+		t.Fatalf("preview has %d rows (reported %d), want 3", sum.Rows, len(got.Rows))
+	}
+	var types []string
+	for _, c := range got.Columns {
+		types = append(types, c.Name+":"+c.TypeName())
+	}
+	if strings.Join(types, ",") != "id:int32,amount:decimal(20,4),d:date,b:bool" {
+		t.Errorf("columns = %v", types)
+	}
+	row := fmt.Sprintf("%s %s %s %s", got.Rows[1][0], got.Rows[1][1], got.Rows[1][2], got.Rows[1][3])
+	if row != `2 "0.6667" null false` {
+		t.Errorf("second row = %s", row)
+	}
+}
+
+type previewReporter struct {
+	got *Preview
+}
+
+func (p *previewReporter) Progress(Progress) {}
+func (p *previewReporter) Log(LogLine)       {}
+func (p *previewReporter) Preview(pv Preview) {
+	*p.got = pv
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	_ "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ferryhq/ferry/internal/testdb"
 	"github.com/ferryhq/ferry/transfer"
@@ -174,5 +178,71 @@ func TestCompactSummaryFitsTerminationMessage(t *testing.T) {
 	}
 	if !json.Valid(data) {
 		t.Errorf("compact summary is not JSON: %s", data)
+	}
+}
+
+func TestTimestampsUnderNewYorkTZ(t *testing.T) {
+	maria, pg := testdb.MariaDB(t), testdb.Postgres(t)
+	src, dst := maria.NewDatabase(t), pg.NewDatabase(t)
+	conn, err := sql.Open("mysql", maria.DSN(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, stmt := range []string{
+		"SET time_zone = '+00:00'",
+		"CREATE TABLE ts (id INT PRIMARY KEY, dt DATETIME(6), tsp TIMESTAMP(6) NULL)",
+		"INSERT INTO ts VALUES (1, '2024-03-10 02:30:00.000001', '2024-03-10 02:30:00.000001')",
+	} {
+		if _, err := conn.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	job := filepath.Join(dir, "job.yaml")
+	writeFile(t, job, "source: {type: mysql, host: 127.0.0.1, port: "+strconv.Itoa(maria.Port())+", database: "+src+
+		", user: "+maria.User()+", passwordFromEnv: SRC_PW, table: ts}\n"+
+		"destination: {type: postgres, host: 127.0.0.1, port: "+strconv.Itoa(pg.Port())+", database: "+dst+
+		", user: "+pg.User()+", passwordFromEnv: DST_PW, table: ts}\n")
+	env := []string{"SRC_PW=" + maria.Password(), "DST_PW=" + pg.Password()}
+	code, stdout, stderr := runBinary(t, "America/New_York", env, "run", "-f", job, "-termination-message-path", "")
+	if code != 0 {
+		t.Fatalf("exit code %d\n%s\n%s", code, stdout, stderr)
+	}
+
+	pgConn, err := pgx.Connect(context.Background(), pg.DSN(dst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pgConn.Close(context.Background())
+	var dt, tsp string
+	err = pgConn.QueryRow(context.Background(), "SELECT dt::text, (tsp AT TIME ZONE 'UTC')::text FROM ts").Scan(&dt, &tsp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dt != "2024-03-10 02:30:00.000001" || tsp != "2024-03-10 02:30:00.000001" {
+		t.Errorf("dt = %s, tsp in UTC = %s; want both 2024-03-10 02:30:00.000001", dt, tsp)
+	}
+}
+
+func TestCheckCommand(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "in.csv"), "a,b\n1,2\n")
+	job := filepath.Join(dir, "job.yaml")
+	out := filepath.Join(dir, "out.csv")
+	writeFile(t, job, "source: {type: csv, path: "+filepath.Join(dir, "in.csv")+"}\ndestination: {type: csv, path: "+out+"}\n")
+	code, stdout, stderr := runBinary(t, "UTC", nil, "check", "-f", job)
+	if code != 0 {
+		t.Fatalf("exit code %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, `"name": "b"`) {
+		t.Errorf("check output lacks the columns: %s", stdout)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("check created the destination file %s", out)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("check left files behind: %v", entries)
 	}
 }

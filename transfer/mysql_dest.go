@@ -101,10 +101,17 @@ func (d *mysqlDest) inspect(ctx context.Context) error {
 		return invalidJob("destination.table: table %q does not exist and createTable is false; create it or set createTable: true", d.dst.Table)
 	}
 	if d.exists {
+		// MySQL column names are case-insensitive, so "ID" loads into "id".
+		byLower := map[string]mysqlColumnInfo{}
+		for name, ci := range info {
+			byLower[strings.ToLower(name)] = ci
+		}
 		for _, c := range d.schema.Columns {
-			if _, ok := info[c.Name]; !ok {
+			ci, ok := byLower[strings.ToLower(c.Name)]
+			if !ok {
 				return invalidJob("destination table %q has no column %q; add it or leave it out of source.columns", d.dst.Table, c.Name)
 			}
+			d.existing[c.Name] = ci
 		}
 	}
 	if d.dst.Mode == spec.ModeMerge {

@@ -64,7 +64,9 @@ type Summary struct {
 	Type spec.JobType `json:"type"`
 	// Status is succeeded, failed or cancelled.
 	Status string `json:"status"`
-	// Rows is the number of rows written (or previewed).
+	// Rows is the number of rows written (or previewed). After a failure it
+	// counts the rows sent before it, which a database destination has
+	// rolled back.
 	Rows int64 `json:"rows"`
 	// Bytes approximates the size of the values written: string and byte
 	// lengths plus a small fixed amount per value.

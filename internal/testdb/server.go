@@ -243,7 +243,13 @@ func runLogged(cmd *exec.Cmd) error {
 }
 
 func makeTempDir(kind Kind) (string, error) {
-	dir, err := os.MkdirTemp("", "ferry-"+string(kind)+"-")
+	base := ""
+	if kind == KindPostgres && os.Geteuid() == 0 {
+		// The postgres user must reach the directory, which a TMPDIR under
+		// root's home would not allow.
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "ferry-"+string(kind)+"-")
 	if err != nil {
 		return "", fmt.Errorf("failed to create data directory: %w", err)
 	}

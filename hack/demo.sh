@@ -204,8 +204,11 @@ step "Importing ${job_image} into the cluster" "${demo_dir}/cluster-up.log" \
   hack/cluster-import.sh "${bin}/ferry-image.tar"
 step "Installing the CRDs" "${demo_dir}/kubectl.log" \
   "${kubectl[@]}" apply -f config/crd/bases
-step "Waiting for the CRDs" "${demo_dir}/kubectl.log" \
-  "${kubectl[@]}" wait --for condition=Established --timeout 60s \
+# kubectl wait fails at once while a new CRD has no status yet, so retry it.
+current_step="Waiting for the CRDs"
+current_log="${demo_dir}/kubectl.log"
+say "${current_step}"
+wait_until - 60 "${kubectl[@]}" wait --for condition=Established --timeout 10s \
   crd/transferrunners.transfer.ferry.dev crd/transferjobs.transfer.ferry.dev
 
 # --- Manager -------------------------------------------------------------------------------

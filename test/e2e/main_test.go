@@ -168,8 +168,16 @@ func (s *system) installCRDs() error {
 	if err := s.command(s.kubectl, "--kubeconfig", s.kubeconfig, "apply", "-f", "config/crd/bases"); err != nil {
 		return err
 	}
-	return s.command(s.kubectl, "--kubeconfig", s.kubeconfig, "wait", "--for", "condition=Established", "--timeout", "60s",
-		"crd/transferrunners.transfer.ferry.dev", "crd/transferjobs.transfer.ferry.dev")
+	// kubectl wait fails at once while a new CRD has no status yet, so retry it.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := s.command(s.kubectl, "--kubeconfig", s.kubeconfig, "wait", "--for", "condition=Established", "--timeout", "10s",
+			"crd/transferrunners.transfer.ferry.dev", "crd/transferjobs.transfer.ferry.dev")
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 func (s *system) connect() error {

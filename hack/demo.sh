@@ -5,13 +5,13 @@
 #   DB=mariadb hack/demo.sh (make demo DB=mariadb)   MariaDB server to MariaDB server
 #   hack/demo.sh --down     (make demo-down)         stop everything the demo started
 #
-# Steps: build the binaries and the image, start the reference control plane on SQLite, start
-# the local single-node cluster (hack/cluster-up.sh), import the image, install the CRDs, start
-# the manager as a host process, create a cluster and a registration token in the control plane,
-# store the token in a Secret, create a TransferRunner, prepare the sample databases, create a
-# transfer configuration, run it and wait for the job. Everything lives in .demo/: logs, PID
-# files, the generated admin token and encryption key, the SQLite files. Every address is
-# 127.0.0.1.
+# It builds the binaries and the image, starts the reference control plane on SQLite, starts
+# the local single-node cluster (hack/cluster-up.sh), imports the image and installs the CRDs.
+# Then it starts the manager as a host process, creates a cluster and a registration token in
+# the control plane, stores the token in a Secret and creates a TransferRunner. Last, it
+# prepares the sample databases, creates a transfer configuration, runs it and waits for the
+# job. The logs, PID files, generated admin token and encryption key and the SQLite files are
+# all in .demo/. Every address is 127.0.0.1.
 #
 # Needs root, because the local cluster does. A second run first tears down the first.
 #
@@ -85,8 +85,8 @@ alive() {
   [[ -f "${pid_file}" ]] && kill -0 "$(<"${pid_file}")" 2>/dev/null
 }
 
-# wait_until NAME SECONDS COMMAND...: polls COMMAND until it succeeds; fails when the process
-# recorded as NAME exits (NAME may be "-" for none) or the time runs out.
+# wait_until NAME SECONDS COMMAND...: polls COMMAND until it succeeds. It fails when the time
+# runs out or when the process recorded as NAME exits; NAME "-" watches no process.
 wait_until() {
   local name="$1" timeout="$2" deadline
   shift 2
@@ -162,7 +162,7 @@ if [[ -d "${demo_dir}" ]]; then
 fi
 mkdir -p "${pid_dir}" "${data_dir}"
 chmod 0700 "${demo_dir}"
-# .demo holds an admin token and a registration token; keep git from ever showing it.
+# .demo contains an admin token and a registration token, so git must never list it.
 echo '*' >"${demo_dir}/.gitignore"
 trap on_error ERR
 

@@ -114,7 +114,8 @@ func (d *database) createOrders(t *testing.T, n int) {
 }
 
 // slowOrdersQuery returns a MariaDB SELECT of every row of orders that sleeps perRow before
-// each row, so that a job lasts about n*perRow and a test can act while it runs.
+// each row. A job reading it lasts about perRow times the row count, so a test can act while
+// it runs.
 func slowOrdersQuery(perRow time.Duration) string {
 	return fmt.Sprintf("SELECT id, customer, quantity, unit_price, ordered_at, note FROM orders WHERE SLEEP(%g) = 0",
 		perRow.Seconds())

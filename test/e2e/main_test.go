@@ -1,9 +1,9 @@
 //go:build cluster
 
-// Package e2e runs the whole Ferry system on the local single-node cluster: the reference
-// control plane as a child process on SQLite, the manager as a child process on the host,
-// real job pods from the image that `make image` builds, and real MariaDB and PostgreSQL
-// servers from internal/testdb. Every address is 127.0.0.1.
+// Package e2e runs the whole Ferry system on the local single-node cluster. The reference
+// control plane (SQLite store) and the manager run as child processes on the host, job pods
+// run the image that `make image` builds, and MariaDB and PostgreSQL servers come from
+// internal/testdb. Every address is 127.0.0.1.
 //
 // TestMain builds the binaries and the image, starts the cluster (hack/cluster-up.sh) once for
 // the whole package, and stops it at the end unless FERRY_KEEP_CLUSTER=1. Each test works in
@@ -203,6 +203,7 @@ func (s *system) startControlPlane() error {
 	if err != nil {
 		return fmt.Errorf("controlplane gen-key: %w", err)
 	}
+
 	s.adminToken = "ferry_admin_" + randomHex(24)
 	keyFile := filepath.Join(s.workDir, "encryption.key")
 	tokenFile := filepath.Join(s.workDir, "admin-token")
@@ -212,6 +213,7 @@ func (s *system) startControlPlane() error {
 	if err := os.WriteFile(tokenFile, []byte(s.adminToken+"\n"), 0o600); err != nil {
 		return err
 	}
+
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -235,7 +237,7 @@ func (s *system) startControlPlane() error {
 	return err
 }
 
-// waitControlPlane polls the health endpoint until it answers 200.
+// waitControlPlane polls the health endpoint until it returns 200 OK.
 func (s *system) waitControlPlane(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {

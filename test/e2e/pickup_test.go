@@ -21,7 +21,7 @@ import (
 const pickupJobsEnv = "FERRY_E2E_PICKUP_JOBS"
 
 // TestPickupLatency runs jobs one after another and measures, for each, the time from the
-// `job run` call to the pod's creation (as the pod watch sees it) and to the first row
+// `job run` call to the pod's creation (when the pod watch receives it) and to the first row
 // visible in the destination. It only logs the figures.
 func TestPickupLatency(t *testing.T) {
 	count, _ := strconv.Atoi(os.Getenv(pickupJobsEnv))

@@ -21,8 +21,8 @@ import (
 type podHistory struct {
 	name  string
 	jobID string
-	// added is when the pod's creation was seen; running and finished are zero until the
-	// pod was seen in phase Running, and until it ended or was deleted.
+	// added is when the pod's creation was seen. running stays zero until the pod is seen in
+	// phase Running, and finished until the pod ends or is deleted.
 	added, running, finished time.Time
 }
 

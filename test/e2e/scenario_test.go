@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -374,12 +373,6 @@ func conditionTrue(conditions []metav1.Condition, conditionType string) bool {
 		}
 	}
 	return false
-}
-
-// isNotFound reports whether err says that an object does not exist.
-func isNotFound(err error) bool {
-	var status apierrors.APIStatus
-	return errors.As(err, &status) && apierrors.IsNotFound(err)
 }
 
 // percentile returns the p-th percentile (0 to 100) of values by the nearest-rank method.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -70,8 +71,8 @@ func TestReferenceMariaDBToMariaDB(t *testing.T) {
 	}
 }
 
-// TestCancelDuringRun cancels a running replace load: the pod goes, the TransferJob and the
-// control plane say cancelled, and the destination keeps its previous rows.
+// TestCancelDuringRun cancels a running replace load. The pod is deleted, the TransferJob and
+// the control plane report the job cancelled, and the destination keeps its previous rows.
 func TestCancelDuringRun(t *testing.T) {
 	s := newScenario(t, "cancel")
 	source := newDatabase(t, testdb.MariaDB(t))
@@ -95,12 +96,12 @@ func TestCancelDuringRun(t *testing.T) {
 	if tj.Status.Reason != transferv1.JobReasonCancelled {
 		t.Errorf("TransferJob reason = %q, want %q", tj.Status.Reason, transferv1.JobReasonCancelled)
 	}
-	gone := s.poll(jobTimeout, func(ctx context.Context) (bool, error) {
+	podDeleted := s.poll(jobTimeout, func(ctx context.Context) (bool, error) {
 		err := sys.kube.Get(ctx, client.ObjectKeyFromObject(&pod), &corev1.Pod{})
-		return isNotFound(err), client.IgnoreNotFound(err)
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
 	})
-	if gone != nil {
-		t.Errorf("pod %s still exists after the cancellation: %v", pod.Name, gone)
+	if podDeleted != nil {
+		t.Errorf("pod %s still exists after the cancellation: %v", pod.Name, podDeleted)
 	}
 	final := s.waitJob(job.ID)
 	if final.State != protocol.StateCancelled {

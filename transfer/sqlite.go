@@ -92,12 +92,14 @@ func (s *sqliteSource) describe(ctx context.Context, query string, src spec.Sour
 		return Schema{}, err
 	}
 	defer info.Close()
+	var tableColumns []string
 	for info.Next() {
 		var colName string
 		var notNull, pk int
 		if err := info.Scan(&colName, &notNull, &pk); err != nil {
 			return Schema{}, err
 		}
+		tableColumns = append(tableColumns, colName)
 		if i := schema.Index(colName); i >= 0 {
 			schema.Columns[i].Nullable = notNull == 0
 		}
@@ -105,7 +107,30 @@ func (s *sqliteSource) describe(ctx context.Context, query string, src spec.Sour
 			schema.PrimaryKey = append(schema.PrimaryKey, colName)
 		}
 	}
-	return schema, info.Err()
+	if err := info.Err(); err != nil {
+		return Schema{}, err
+	}
+	// SQLite reads a double-quoted name that matches no column as a string
+	// literal, so the probe above succeeds for a misspelt column and every
+	// row would carry the name as text. The table's own column list decides.
+	for _, c := range src.Columns {
+		if !containsFold(tableColumns, c) {
+			return Schema{}, invalidJob("source.columns: SQLite table %q has no column %q; the table has %s",
+				src.Table, c, quoteList(tableColumns))
+		}
+	}
+	return schema, nil
+}
+
+// containsFold reports whether list contains s, ignoring case as SQLite
+// does for column names.
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // sqliteColumn maps a declared type by SQLite's affinity rules, refined by

@@ -1,0 +1,56 @@
+package transfer
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr/testr"
+
+	"github.com/ferryhq/ferry/transfer/spec"
+)
+
+// sqliteFile creates a SQLite database in a temporary directory and runs stmts on it.
+func sqliteFile(t *testing.T, stmts ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "src.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	return path
+}
+
+func TestSQLiteUnknownColumn(t *testing.T) {
+	path := sqliteFile(t, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t VALUES (1, 'a')")
+	job := spec.Job{
+		Source: spec.Source{Connection: spec.Connection{Type: spec.TypeSQLite, Path: path},
+			Table: "t", Columns: []string{"id", "nosuch"}},
+		Destination: spec.Destination{Connection: spec.Connection{Type: spec.TypeCSV,
+			Path: filepath.Join(t.TempDir(), "out.csv")}},
+	}
+	_, err := Run(context.Background(), job, Options{Logger: testr.New(t)})
+	if ExitCode(err) != ExitInvalidJob {
+		t.Fatalf("run: exit code %d (%v), want %d", ExitCode(err), err, ExitInvalidJob)
+	}
+	if !strings.Contains(err.Error(), `"nosuch"`) {
+		t.Errorf("run error does not name the column: %v", err)
+	}
+	if _, err := Check(context.Background(), job, Options{Logger: testr.New(t)}); ExitCode(err) != ExitInvalidJob {
+		t.Errorf("check: exit code %d (%v), want %d", ExitCode(err), err, ExitInvalidJob)
+	}
+
+	// Column names are case-insensitive in SQLite, as in the query itself.
+	job.Source.Columns = []string{"ID", "v"}
+	if sum := runJob(t, job); sum.Rows != 1 {
+		t.Errorf("rows = %d, want 1", sum.Rows)
+	}
+}

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ferryhq/ferry/controlplane/admin"
 	"github.com/ferryhq/ferry/controlplane/cptest"
+	"github.com/ferryhq/ferry/controlplane/secrets"
 	"github.com/ferryhq/ferry/protocol"
 )
 
@@ -95,5 +97,35 @@ func TestAdminErrorsAreClear(t *testing.T) {
 	err = run(context.Background(), []string{"job", "list", "--server", env.URL, "--admin-token", "wrong"}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("wrong admin token: %v, want a 401", err)
+	}
+}
+
+func TestServeRejectsWrongKey(t *testing.T) {
+	dir := t.TempDir()
+	dsn := "sqlite://" + filepath.Join(dir, "ferry.db")
+	env := cptest.Start(t, cptest.WithDSN(dsn))
+	env.Stop()
+
+	other, err := secrets.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte(other+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FERRY_ADMIN_TOKEN", "admin-token-for-test")
+	var stderr bytes.Buffer
+	err = run(context.Background(), []string{"serve", "--listen", "127.0.0.1:0", "--db", dsn, "--encryption-key-file", keyFile}, &stderr, &stderr)
+	if err == nil {
+		t.Fatal("serve with another key started, want an error")
+	}
+	for _, want := range []string{keyFile, "created with another encryption key"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("serve with another key: %q, want it to contain %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), other) {
+		t.Errorf("error %q contains the key", err)
 	}
 }

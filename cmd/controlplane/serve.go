@@ -71,6 +71,13 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = db.Close() }()
+	if err := server.CheckEncryptionKey(ctx, db, sealer); err != nil {
+		if errors.Is(err, server.ErrWrongEncryptionKey) {
+			return fmt.Errorf("wrong encryption key in %s: %w; start with the key the database was created with",
+				keySource(*keyFile), err)
+		}
+		return err
+	}
 	srv, err := server.New(server.Options{Store: db, Sealer: sealer, AdminToken: adminToken, Logger: logger,
 		LeaseDuration: *lease, MaxAttempts: *maxAttempts})
 	if err != nil {
@@ -110,6 +117,14 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger.Info("Control plane stopped")
 	return nil
+}
+
+// keySource names where the encryption key came from, for error messages.
+func keySource(file string) string {
+	if file != "" {
+		return "--encryption-key-file " + file
+	}
+	return "environment variable FERRY_ENCRYPTION_KEY"
 }
 
 // readSecret reads a secret from a file (one trailing newline removed) or

@@ -47,6 +47,9 @@ type Env struct {
 	Clock clock.Clock
 	// DSN is the database the server uses.
 	DSN string
+	// EncryptionKey is the base64 key that seals connection passwords. A
+	// second Env on the same database needs it, through WithEncryptionKey.
+	EncryptionKey string
 
 	t       testing.TB
 	cfg     config
@@ -69,6 +72,7 @@ type config struct {
 	clock     clock.Clock
 	dsn       string
 	logger    *slog.Logger
+	key       string
 	serverOpt func(*server.Options)
 }
 
@@ -82,6 +86,10 @@ func WithClock(clk clock.Clock) Option { return func(c *config) { c.clock = clk 
 // WithDSN stores state in the given database, such as a PostgreSQL URL,
 // instead of a new SQLite file.
 func WithDSN(dsn string) Option { return func(c *config) { c.dsn = dsn } }
+
+// WithEncryptionKey seals connection passwords with key, a base64 key such
+// as another Env's EncryptionKey, instead of a new random key.
+func WithEncryptionKey(key string) Option { return func(c *config) { c.key = key } }
 
 // WithLogger sends the server's logs to l. By default they go to t.Log at
 // info level.
@@ -108,11 +116,17 @@ func Start(t testing.TB, opts ...Option) *Env {
 		t.Cleanup(w.close)
 		cfg.logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	keyText, err := secrets.NewKey()
+	keyText := cfg.key
+	if keyText == "" {
+		var err error
+		if keyText, err = secrets.NewKey(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, err := secrets.ParseKey(keyText)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, _ := secrets.ParseKey(keyText)
 	sealer, err := secrets.NewSealer(key)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +135,7 @@ func Start(t testing.TB, opts ...Option) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Env{AdminToken: adminToken, Clock: cfg.clock, DSN: cfg.dsn, t: t, cfg: cfg, sealer: sealer, addr: "127.0.0.1:0"}
+	e := &Env{AdminToken: adminToken, Clock: cfg.clock, DSN: cfg.dsn, EncryptionKey: keyText, t: t, cfg: cfg, sealer: sealer, addr: "127.0.0.1:0"}
 	if err := e.start(); err != nil {
 		t.Fatalf("cptest: failed to start the control plane: %v", err)
 	}
@@ -137,6 +151,10 @@ func (e *Env) start() error {
 	ctx := context.Background()
 	db, err := store.Open(ctx, e.cfg.dsn)
 	if err != nil {
+		return err
+	}
+	if err := server.CheckEncryptionKey(ctx, db, e.sealer); err != nil {
+		_ = db.Close()
 		return err
 	}
 	opts := server.Options{Store: db, Sealer: e.sealer, AdminToken: e.AdminToken, Clock: e.cfg.clock, Logger: e.cfg.logger}

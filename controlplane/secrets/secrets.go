@@ -161,3 +161,30 @@ func (s *Sealer) Open(sealed, context string) (string, error) {
 	}
 	return string(plain), nil
 }
+
+// keyCheckPlaintext and keyCheckContext make the key check value: a known
+// constant sealed with the key. Opening it proves a key is the one that
+// sealed the stored passwords, without storing the key or any password.
+const (
+	keyCheckPlaintext = "ferry encryption key check v1"
+	keyCheckContext   = "ferry key check"
+)
+
+// KeyCheck returns a new key check value for the Sealer's key, to store
+// next to the sealed passwords and pass to VerifyKeyCheck at later starts.
+func (s *Sealer) KeyCheck() (string, error) {
+	return s.Seal(keyCheckPlaintext, keyCheckContext)
+}
+
+// VerifyKeyCheck returns an error unless check was made by KeyCheck with
+// the Sealer's key.
+func (s *Sealer) VerifyKeyCheck(check string) error {
+	plain, err := s.Open(check, keyCheckContext)
+	if err != nil {
+		return err
+	}
+	if plain != keyCheckPlaintext {
+		return errors.New("the key check value holds an unexpected constant")
+	}
+	return nil
+}

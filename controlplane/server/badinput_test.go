@@ -127,7 +127,7 @@ func TestReplicasShareWakeUps(t *testing.T) {
 	pg := testdb.Postgres(t)
 	dsn := pg.DSN(pg.NewDatabase(t))
 	a := cptest.Start(t, cptest.WithDSN(dsn))
-	b := cptest.Start(t, cptest.WithDSN(dsn))
+	b := cptest.Start(t, cptest.WithDSN(dsn), cptest.WithEncryptionKey(a.EncryptionKey))
 	cluster, token := a.CreateCluster(t, "tokyo")
 	cfg := a.CreateSQLiteConfig(t, cluster.Name, "orders")
 
@@ -166,7 +166,7 @@ func TestReplicasNeverDoubleDispatch(t *testing.T) {
 	pg := testdb.Postgres(t)
 	dsn := pg.DSN(pg.NewDatabase(t))
 	a := cptest.Start(t, cptest.WithDSN(dsn))
-	b := cptest.Start(t, cptest.WithDSN(dsn))
+	b := cptest.Start(t, cptest.WithDSN(dsn), cptest.WithEncryptionKey(a.EncryptionKey))
 	cluster, token := a.CreateCluster(t, "tokyo")
 	cfg := a.CreateSQLiteConfig(t, cluster.Name, "orders")
 	const jobs = 20

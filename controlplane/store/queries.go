@@ -72,6 +72,12 @@ type Querier interface {
 	// ListLogs returns up to limit lines of a job with an ID above afterID,
 	// in arrival order.
 	ListLogs(ctx context.Context, jobID string, afterID int64, limit int) ([]LogLine, error)
+
+	// GetSetting returns the value of a server-wide setting, or ErrNotFound.
+	GetSetting(ctx context.Context, name string) (string, error)
+	// CreateSetting stores a setting, or returns ErrDuplicate when one of
+	// that name exists, so concurrent replicas keep the first value.
+	CreateSetting(ctx context.Context, name, value string) error
 }
 
 // runner is the method set that *sql.DB and *sql.Tx share.
@@ -627,4 +633,17 @@ func (q queries) ListLogs(ctx context.Context, jobID string, afterID int64, limi
 		out = append(out, l)
 	}
 	return out, rows.Err()
+}
+
+// Settings.
+
+func (q queries) GetSetting(ctx context.Context, name string) (string, error) {
+	var value string
+	err := q.queryRow(ctx, "SELECT value FROM settings WHERE name = ?", name).Scan(&value)
+	return value, notFound(err)
+}
+
+func (q queries) CreateSetting(ctx context.Context, name, value string) error {
+	_, err := q.exec(ctx, "INSERT INTO settings (name, value) VALUES (?, ?)", name, value)
+	return err
 }

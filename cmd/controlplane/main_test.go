@@ -129,3 +129,26 @@ func TestServeRejectsWrongKey(t *testing.T) {
 		t.Errorf("error %q contains the key", err)
 	}
 }
+
+func TestServeRejectsUnsupportedScheme(t *testing.T) {
+	t.Setenv("FERRY_ADMIN_TOKEN", "admin-token-for-test")
+	key, err := secrets.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FERRY_ENCRYPTION_KEY", key)
+	t.Chdir(t.TempDir())
+	var stderr bytes.Buffer
+	err = run(context.Background(), []string{"serve", "--listen", "127.0.0.1:0", "--db", "mysql://ferry:db-secret@127.0.0.1/ferry"}, &stderr, &stderr)
+	if err == nil {
+		t.Fatal("serve with a mysql:// database started, want an error")
+	}
+	for _, want := range []string{`unsupported database scheme "mysql"`, "postgres://"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("serve --db mysql://…: %q, want it to contain %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "db-secret") {
+		t.Errorf("error %q contains the password", err)
+	}
+}

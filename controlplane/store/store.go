@@ -84,7 +84,8 @@ type DB struct {
 
 // Open opens the database that dsn names and runs the pending migrations.
 // dsn is "sqlite:///abs/path.db", "sqlite://rel/path.db", a plain file path
-// (SQLite), or a "postgres://" or "postgresql://" URL.
+// (SQLite), or a "postgres://" or "postgresql://" URL. Other URL schemes,
+// such as "mysql://", are rejected.
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	var s *DB
 	switch {
@@ -96,6 +97,9 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.SetMaxOpenConns(20)
 		db.SetMaxIdleConns(20)
 		s = &DB{db: db, dialect: Postgres, pgDSN: dsn}
+	case hasOtherScheme(dsn):
+		scheme, _, _ := strings.Cut(dsn, "://")
+		return nil, fmt.Errorf("unsupported database scheme %q; use sqlite:///path/ferry.db or postgres://user:password@host/database", scheme)
 	default:
 		path := strings.TrimPrefix(dsn, "sqlite://")
 		if path == "" {
@@ -129,6 +133,17 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// hasOtherScheme reports whether dsn starts with a URL scheme other than
+// sqlite, such as "mysql://", so it is not taken for a SQLite file path.
+func hasOtherScheme(dsn string) bool {
+	scheme, _, ok := strings.Cut(dsn, "://")
+	if !ok || scheme == "sqlite" {
+		return false
+	}
+	u, err := url.Parse(scheme + "://")
+	return err == nil && u.Scheme != ""
 }
 
 // Dialect returns the database kind.

@@ -60,6 +60,11 @@ func main() {
 	}
 }
 
+// commandGroups are the first words of the admin API commands.
+var commandGroups = map[string]bool{
+	"cluster": true, "token": true, "connection": true, "config": true, "job": true, "runner": true,
+}
+
 // run executes one command line; main and the tests call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
@@ -73,8 +78,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "gen-key":
 		return runGenKey(stdout)
 	}
+	if !commandGroups[cmd] {
+		return usageError(stderr, "unknown command %q; run `controlplane help` for the list", cmd)
+	}
 	if len(rest) == 0 {
-		return usageError(stderr, "%s needs a subcommand", cmd)
+		return usageError(stderr, "%s needs a subcommand; run `controlplane help` for the list", cmd)
 	}
 	sub, rest := rest[0], rest[1:]
 	a := &adminCmd{stdout: stdout, stderr: stderr, name: cmd + " " + sub}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,5 +151,29 @@ func TestServeRejectsUnsupportedScheme(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "db-secret") {
 		t.Errorf("error %q contains the password", err)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bogus"}, `unknown command "bogus"`},
+		{[]string{"bogus", "list"}, `unknown command "bogus"`},
+		{[]string{"job", "bogus"}, `unknown command "job bogus"`},
+		{[]string{"job"}, "job needs a subcommand"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), tc.args, &stdout, &stderr)
+			if !errors.Is(err, errUsage) {
+				t.Errorf("error = %v, want a usage error", err)
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr.String(), tc.want)
+			}
+		})
 	}
 }

@@ -318,3 +318,58 @@ func TestPostgresWhereAndColumns(t *testing.T) {
 	assertRows(t, pg, dst, `SELECT id, "Mixed Case" FROM t ORDER BY id`, "1|a\n3|c")
 	assertRows(t, pg, dst, "SELECT count(*) FROM information_schema.columns WHERE table_name = 't'", "2")
 }
+
+func TestMergeDuplicateKeysLastWins(t *testing.T) {
+	pg := testdb.Postgres(t)
+	src := pg.NewDatabase(t)
+	execSQL(t, pg, src,
+		"CREATE TABLE incoming (seq int, k int, v text)",
+		"INSERT INTO incoming VALUES (1, 1, 'a'), (2, 2, 'c'), (3, 1, 'b'), (4, 2, 'd'), (5, NULL, 'n1'), (6, NULL, 'n2')")
+
+	dests := map[string]func(t *testing.T, ddl []string) (spec.Connection, func(q string) string){
+		"sqlite": func(t *testing.T, ddl []string) (spec.Connection, func(string) string) {
+			path := sqliteFile(t, ddl...)
+			conn := spec.Connection{Type: spec.TypeSQLite, Path: path}
+			return conn, func(q string) string { return joinRows(sqliteRows(t, path, q)) }
+		},
+	}
+	for name, srv := range modeDestinations(t) {
+		dests[name] = func(t *testing.T, ddl []string) (spec.Connection, func(string) string) {
+			db := srv.NewDatabase(t)
+			execSQL(t, srv, db, ddl...)
+			return connFor(srv, db), func(q string) string { return joinRows(queryText(t, srv, db, q)) }
+		}
+	}
+	for name, setup := range dests {
+		t.Run(name, func(t *testing.T) {
+			for _, tc := range []struct {
+				name   string
+				create string
+				query  string
+				rows   int64
+				want   string
+			}{
+				{"primary key", "CREATE TABLE t (k int PRIMARY KEY, v varchar(10))",
+					"SELECT k, v FROM incoming WHERE k IS NOT NULL ORDER BY seq", 4, "1|b\n2|d\n3|keep"},
+				{"merge keys", "CREATE TABLE t (k int, v varchar(10))",
+					"SELECT k, v FROM incoming ORDER BY seq", 6, "1|b\n2|d\n3|keep\nNULL|n1\nNULL|n2"},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					conn, query := setup(t, []string{tc.create, "INSERT INTO t VALUES (1, 'old'), (3, 'keep')"})
+					job := spec.Job{
+						Source:      spec.Source{Connection: postgresConn(pg, src), Query: tc.query},
+						Destination: spec.Destination{Connection: conn, Table: "t", Mode: spec.ModeMerge, MergeKeys: []string{"k"}},
+					}
+					sum := runJob(t, job)
+					if got := query("SELECT k, v FROM t ORDER BY k IS NULL, k, v"); got != tc.want {
+						t.Errorf("table:\n%s\nwant:\n%s", got, tc.want)
+					}
+					// Every row sent counts, including the ones a later row replaced.
+					if sum.Rows != tc.rows {
+						t.Errorf("summary rows = %d, want %d", sum.Rows, tc.rows)
+					}
+				})
+			}
+		})
+	}
+}

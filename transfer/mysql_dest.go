@@ -195,12 +195,25 @@ func (d *mysqlDest) prepareTables(ctx context.Context) error {
 	}
 	if d.dst.Mode == spec.ModeMerge {
 		d.tempTable = d.q(fmt.Sprintf("ferry_merge_%d", mysqlHandlerSeq.Add(1)))
-		if err := d.exec(ctx, "CREATE TEMPORARY TABLE "+d.tempTable+" LIKE "+d.table); err != nil {
+		// CREATE ... LIKE would copy the primary key, which rejects a second
+		// row with the same key; the load order column ranks such rows instead.
+		stmt := fmt.Sprintf("CREATE TEMPORARY TABLE %s (%s BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY) SELECT %s FROM %s LIMIT 0",
+			d.tempTable, d.q(loadOrderColumn), d.columnList(), d.table)
+		if err := d.exec(ctx, stmt); err != nil {
 			return err
 		}
 		d.loadTable = d.tempTable
 	}
 	return nil
+}
+
+// columnList returns the quoted names of the loaded columns.
+func (d *mysqlDest) columnList() string {
+	names := make([]string, len(d.schema.Columns))
+	for i, c := range d.schema.Columns {
+		names[i] = d.q(c.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 func (d *mysqlDest) exec(ctx context.Context, stmt string) error {
@@ -570,6 +583,10 @@ func (d *mysqlDest) commit(ctx context.Context) error {
 }
 
 func (d *mysqlDest) merge(ctx context.Context) error {
+	if err := d.dropSupersededRows(ctx); err != nil {
+		return err
+	}
+
 	var on, sets, cols []string
 	for _, k := range d.mergeKeys {
 		on = append(on, fmt.Sprintf("d.%s = s.%s", d.q(k), d.q(k)))
@@ -595,6 +612,27 @@ func (d *mysqlDest) merge(ctx context.Context) error {
 		d.table, strings.Join(cols, ", "), strings.Join(sColumns, ", "), d.tempTable, d.table, cond)
 	if _, err := d.tx.ExecContext(ctx, stmt); err != nil {
 		return classifyMySQL(err, "failed to merge into %s", d.dst.Table)
+	}
+	return nil
+}
+
+// dropSupersededRows deletes from the merge's temporary table every row
+// that a later row with the same merge keys replaces. MySQL cannot open a
+// temporary table twice in one statement, so the rows to delete are first
+// collected in a second temporary table.
+func (d *mysqlDest) dropSupersededRows(ctx context.Context) error {
+	order := d.q(loadOrderColumn)
+	superseded := d.q(strings.Trim(d.tempTable, "`") + "_superseded")
+	stmts := []string{
+		fmt.Sprintf("CREATE TEMPORARY TABLE %s (PRIMARY KEY (%s)) %s", superseded, order,
+			supersededRowsQuery(mysqlDialect{}, d.tempTable, order, d.mergeKeys)),
+		fmt.Sprintf("DELETE s FROM %s AS s JOIN %s AS x ON s.%s = x.%s", d.tempTable, superseded, order, order),
+		"DROP TEMPORARY TABLE " + superseded,
+	}
+	for _, stmt := range stmts {
+		if _, err := d.tx.ExecContext(ctx, stmt); err != nil {
+			return classifyMySQL(err, "failed to merge into %s", d.dst.Table)
+		}
 	}
 	return nil
 }

@@ -210,3 +210,24 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// loadOrderColumn is the column of a merge's temporary table that numbers
+// the rows in the order they arrived, so that the last of several rows with
+// the same merge key wins.
+const loadOrderColumn = "ferry_load_order"
+
+// supersededRowsQuery returns a SELECT of the load order of every row in
+// table that a later row with the same merge keys replaces. Rows with a
+// NULL key never match another row, as in the merge itself, so all of them
+// stay. table and order are quoted already.
+func supersededRowsQuery(d dialect, table, order string, keys []string) string {
+	partition := make([]string, len(keys))
+	notNull := make([]string, len(keys))
+	for i, k := range keys {
+		partition[i] = d.quoteIdent(k)
+		notNull[i] = d.quoteIdent(k) + " IS NOT NULL"
+	}
+	return fmt.Sprintf("SELECT %[1]s FROM (SELECT %[1]s, ROW_NUMBER() OVER (PARTITION BY %[2]s ORDER BY %[1]s DESC) AS ferry_rank "+
+		"FROM %[3]s WHERE %[4]s) AS ranked WHERE ferry_rank > 1",
+		order, strings.Join(partition, ", "), table, strings.Join(notNull, " AND "))
+}

@@ -155,6 +155,10 @@ func (d *postgresDest) prepareTables(ctx context.Context) error {
 		if err := d.exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP", temp, d.table)); err != nil {
 			return err
 		}
+		// COPY fills the identity in input order, which decides between rows with the same key.
+		if err := d.exec(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s bigint GENERATED ALWAYS AS IDENTITY", temp, d.q(loadOrderColumn))); err != nil {
+			return err
+		}
 		d.loadTable = temp
 	}
 	return nil
@@ -351,6 +355,12 @@ func (d *postgresDest) commit(ctx context.Context) error {
 }
 
 func (d *postgresDest) merge(ctx context.Context) error {
+	order := d.q(loadOrderColumn)
+	superseded := supersededRowsQuery(postgresDialect{}, d.loadTable, order, d.mergeKeys)
+	if err := d.exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s IN (%s)", d.loadTable, order, superseded)); err != nil {
+		return err
+	}
+
 	var on, sets, cols, sCols []string
 	for _, k := range d.mergeKeys {
 		on = append(on, fmt.Sprintf("d.%s = s.%s", d.q(k), d.q(k)))

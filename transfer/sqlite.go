@@ -473,6 +473,12 @@ func (d *sqliteDest) commit(ctx context.Context) error {
 			return err
 		}
 	case spec.ModeMerge:
+		// The temporary table is filled once and never updated, so its
+		// rowids follow the load order.
+		superseded := supersededRowsQuery(postgresDialect{}, d.loadTable, "rowid", d.mergeKeys)
+		if err := d.exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE rowid IN (%s)", d.loadTable, superseded)); err != nil {
+			return err
+		}
 		var on, sets, cols, sCols []string
 		for _, k := range d.mergeKeys {
 			on = append(on, fmt.Sprintf("%s.%s = s.%s", d.table, d.q(k), d.q(k)))

@@ -1,12 +1,14 @@
 package server
 
 import (
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -80,13 +82,69 @@ func describeJSONError(err error) error {
 	case errors.As(err, &syntaxErr):
 		return errorf(http.StatusBadRequest, "invalid JSON body at byte %d: %v", syntaxErr.Offset, syntaxErr)
 	case errors.As(err, &typeErr):
-		return errorf(http.StatusBadRequest, "invalid JSON body: field %q has a %s value, want %s", typeErr.Field, typeErr.Value, typeErr.Type)
+		return describeTypeError(typeErr)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return errorf(http.StatusBadRequest, "invalid JSON body: unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return errorf(http.StatusBadRequest, "invalid JSON body: it ends early")
 	}
 	return errorf(http.StatusBadRequest, "invalid JSON body: %v", err)
+}
+
+// describeTypeError names the JSON value a field expects and the one it
+// got in JSON terms, because a Go type name means nothing to an API caller.
+func describeTypeError(err *json.UnmarshalTypeError) error {
+	// Value is a JSON kind such as "array", or "number 1e100" for a
+	// number that does not fit the field.
+	kind, literal, hasLiteral := strings.Cut(err.Value, " ")
+	got := "a JSON " + kind
+	switch {
+	case hasLiteral:
+		got = literal
+	case kind == "bool":
+		got = "true or false"
+	}
+	want := jsonShape(err.Type)
+	if err.Field == "" {
+		return errorf(http.StatusBadRequest, "invalid JSON body: request body must be %s, got %s", want, got)
+	}
+	return errorf(http.StatusBadRequest, "invalid JSON body: field %q must be %s, got %s", err.Field, want, got)
+}
+
+var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// jsonShape describes the JSON value that encoding/json decodes into t.
+func jsonShape(t reflect.Type) string {
+	if t == nil {
+		return "another JSON value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		return "a JSON string"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a JSON string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return "a JSON integer"
+	case reflect.Float32, reflect.Float64:
+		return "a JSON number"
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a JSON string of base64"
+		}
+		return "a JSON array"
+	case reflect.Array:
+		return "a JSON array"
+	case reflect.Struct, reflect.Map:
+		return "a JSON object"
+	}
+	return "another JSON value"
 }
 
 // bearerToken returns the request's bearer token, or "".

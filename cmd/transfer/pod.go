@@ -35,18 +35,26 @@ const resultTimeout = 2 * time.Minute
 // runPod fetches the job with the job token, runs it and reports logs,
 // progress, the preview and the result to the control plane.
 func runPod(ctx context.Context, logger logr.Logger, stdout io.Writer, termPath string) int {
+	// fail ends the pod before the job runs. The control plane may be out
+	// of reach, so the termination message is where the operator reads why.
+	fail := func(kind transfer.ErrorKind, err error) int {
+		logger.Error(err, "Pod failed before the job could run")
+		sum := transfer.Summary{Status: transfer.StatusFailed, Error: err.Error(), ErrorKind: kind.String(),
+			ExitCode: transfer.ExitCode(&transfer.Error{Kind: kind, Err: err})}
+		finish(stdout, termPath, sum, logger)
+		return sum.ExitCode
+	}
+
 	env := map[string]string{}
 	for _, name := range []string{envControlPlaneURL, envJobID, envJobToken, envJobEpoch} {
 		env[name] = os.Getenv(name)
 		if env[name] == "" {
-			logger.Error(nil, "Missing environment variable for pod mode", "variable", name)
-			return transfer.ExitInvalidJob
+			return fail(transfer.KindInvalidJob, fmt.Errorf("missing environment variable %s; the operator sets it on job pods", name))
 		}
 	}
 	epoch, err := strconv.ParseInt(env[envJobEpoch], 10, 64)
 	if err != nil {
-		logger.Error(err, "Invalid job epoch; want an integer", "variable", envJobEpoch)
-		return transfer.ExitInvalidJob
+		return fail(transfer.KindInvalidJob, fmt.Errorf("invalid %s %q: want an integer", envJobEpoch, env[envJobEpoch]))
 	}
 	jobID := env[envJobID]
 	logger = logger.WithValues("jobID", jobID, "epoch", epoch)
@@ -54,13 +62,11 @@ func runPod(ctx context.Context, logger logr.Logger, stdout io.Writer, termPath 
 	cp, err := client.New(env[envControlPlaneURL], client.StaticToken(env[envJobToken]),
 		client.WithUserAgent("ferry-transfer/"+version))
 	if err != nil {
-		logger.Error(err, "Invalid control plane URL")
-		return transfer.ExitInvalidJob
+		return fail(transfer.KindInvalidJob, fmt.Errorf("invalid %s: %w", envControlPlaneURL, err))
 	}
 	resp, err := cp.JobSpec(ctx, jobID)
 	if err != nil {
-		logger.Error(err, "Failed to fetch the job from the control plane")
-		return transfer.ExitConnection
+		return fail(transfer.KindConnection, fmt.Errorf("failed to fetch job %s from the control plane: %w", jobID, err))
 	}
 
 	rep := newPodReporter(cp, jobID, epoch, resp.NoSendPreview, logger)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -153,3 +154,59 @@ func TestPodPreviewWithholdsRows(t *testing.T) {
 }
 
 var _ = transfer.ExitSuccess
+
+func TestPodFailureWritesTerminationMessage(t *testing.T) {
+	jobSpecStatus := func(status int) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_ = json.NewEncoder(w).Encode(protocol.Error{Message: http.StatusText(status)})
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	unauthorized, broken := jobSpecStatus(http.StatusUnauthorized), jobSpecStatus(http.StatusInternalServerError)
+
+	for _, tc := range []struct {
+		name     string
+		env      []string
+		exitCode int
+		errorHas string
+	}{
+		{"missing token", []string{"FERRY_CONTROL_PLANE_URL=" + unauthorized, "FERRY_JOB_ID=job-1", "FERRY_JOB_EPOCH=3"},
+			transfer.ExitInvalidJob, "FERRY_JOB_TOKEN"},
+		{"invalid epoch", append(podEnv(unauthorized)[:3:3], "FERRY_JOB_EPOCH=three"),
+			transfer.ExitInvalidJob, "FERRY_JOB_EPOCH"},
+		{"unauthorized", podEnv(unauthorized), transfer.ExitConnection, "401"},
+		{"server error", podEnv(broken), transfer.ExitConnection, "500"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			term := filepath.Join(t.TempDir(), "termination-log")
+			env := append([]string{"FERRY_JOB_TOKEN="}, tc.env...)
+			code, stdout, stderr := runBinary(t, "UTC", env, "pod", "-termination-message-path", term)
+			if code != tc.exitCode {
+				t.Errorf("exit code %d, want %d\n%s", code, tc.exitCode, stderr)
+			}
+			data, err := os.ReadFile(term)
+			if err != nil {
+				t.Fatalf("no termination message: %v", err)
+			}
+			var sum transfer.Summary
+			if err := json.Unmarshal(data, &sum); err != nil {
+				t.Fatalf("termination message is not a summary: %v\n%s", err, data)
+			}
+			if sum.Status != transfer.StatusFailed {
+				t.Errorf("status = %q, want %q", sum.Status, transfer.StatusFailed)
+			}
+			if sum.ExitCode != tc.exitCode {
+				t.Errorf("summary exit code = %d, want %d", sum.ExitCode, tc.exitCode)
+			}
+			if !strings.Contains(sum.Error, tc.errorHas) {
+				t.Errorf("error %q does not mention %q", sum.Error, tc.errorHas)
+			}
+			if strings.Contains(string(data)+stdout+stderr, "job-token-xyz") {
+				t.Error("the job token appears in the output")
+			}
+		})
+	}
+}

@@ -290,6 +290,14 @@ func (s *Server) handleCreateConfig(r *http.Request) (int, any, error) {
 // validateConfig runs the engine's own job validation on the document a
 // transfer job of the configuration would get.
 func (s *Server) validateConfig(cfg store.Config, src, dst store.Connection) error {
+	// The engine checks the destination table before the mode, and for a
+	// file destination it reports only that mode is not allowed there. A
+	// misspelt mode is the likelier mistake, so it is reported first.
+	switch spec.Mode(cfg.DestinationMode) {
+	case "", spec.ModeInsert, spec.ModeTruncateInsert, spec.ModeReplace, spec.ModeMerge:
+	default:
+		return errorf(http.StatusBadRequest, "destination.mode: invalid value %q; use insert, truncate_insert, replace or merge", cfg.DestinationMode)
+	}
 	doc, err := s.buildSpec(protocol.JobTransfer, cfg, src, dst)
 	if err != nil {
 		return err

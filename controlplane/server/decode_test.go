@@ -36,3 +36,28 @@ func TestDecodeErrorsNameJSONShape(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigInvalidModeNamed(t *testing.T) {
+	eachStore(t, func(t *testing.T, h *harness) {
+		cluster, _ := h.env.CreateCluster(t, "tokyo")
+		for _, conn := range []string{
+			`{"name":"src","type":"sqlite","path":"/tmp/src.db"}`,
+			`{"name":"out","type":"csv","path":"/tmp/out.csv"}`,
+			`{"name":"dst","type":"sqlite","path":"/tmp/dst.db"}`,
+		} {
+			if status, body := h.call(http.MethodPost, "/api/v1/connections", h.env.AdminToken, []byte(conn)); status != http.StatusCreated {
+				t.Fatalf("create connection %s = %d (%s), want 201", conn, status, body.Message)
+			}
+		}
+		for _, dst := range []string{`{"connection":"out","mode":"upsert"}`, `{"connection":"dst","mode":"upsert"}`} {
+			body := `{"name":"c","cluster":"` + cluster.Name + `","source":{"connection":"src","table":"t"},"destination":` + dst + `}`
+			status, resp := h.call(http.MethodPost, "/api/v1/configs", h.env.AdminToken, []byte(body))
+			if status != http.StatusBadRequest {
+				t.Errorf("destination %s: status = %d, want 400", dst, status)
+			}
+			if want := `destination.mode: invalid value "upsert"`; !strings.Contains(resp.Message, want) {
+				t.Errorf("destination %s: message = %q, want it to contain %q", dst, resp.Message, want)
+			}
+		}
+	})
+}

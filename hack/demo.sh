@@ -155,6 +155,9 @@ case "${db_kind}" in
   sqlite | mariadb) ;;
   *) die "DB=${db_kind} is not supported; use DB=sqlite (default) or DB=mariadb" ;;
 esac
+if [[ ! "${port}" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+  die "DEMO_PORT=${port} is not a TCP port; use a number from 1 to 65535"
+fi
 
 if [[ -d "${demo_dir}" ]]; then
   say "Tearing down the previous demo"

@@ -373,3 +373,32 @@ func TestMergeDuplicateKeysLastWins(t *testing.T) {
 		})
 	}
 }
+
+func TestFailedInsertDropsCreatedTable(t *testing.T) {
+	pg := testdb.Postgres(t)
+	src := pg.NewDatabase(t)
+	execSQL(t, pg, src,
+		// An interval with months has no exact duration, so the read fails midway.
+		"CREATE TABLE months (id int PRIMARY KEY, i interval)",
+		"INSERT INTO months SELECT g, CASE WHEN g = 4999 THEN interval '1 month' ELSE interval '1 hour' END FROM generate_series(1, 5000) g")
+
+	for name, srv := range modeDestinations(t) {
+		t.Run(name, func(t *testing.T) {
+			dst := srv.NewDatabase(t)
+			job := tableJob(postgresConn(pg, src), "months", connFor(srv, dst), "created")
+			job.Destination.Mode = spec.ModeInsert
+			// An incremental run decodes the values even from PostgreSQL to PostgreSQL.
+			job.Incremental = true
+			if _, err := Run(context.Background(), job, Options{Logger: testr.New(t)}); ExitCode(err) != ExitDataError {
+				t.Fatalf("exit code %d (%v), want %d", ExitCode(err), err, ExitDataError)
+			}
+			q := "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'created' AND table_schema = "
+			if srv.Kind() == testdb.KindPostgres {
+				q += "current_schema()"
+			} else {
+				q += "DATABASE()"
+			}
+			assertRows(t, srv, dst, q, "0")
+		})
+	}
+}

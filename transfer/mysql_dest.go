@@ -672,10 +672,24 @@ func (d *mysqlDest) abort(ctx context.Context) {
 		return
 	}
 	if d.newTable != "" {
-		_, _ = d.conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+d.newTable)
+		d.dropAfterFailure(ctx, d.newTable)
 	}
 	if d.created {
-		_, _ = d.conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+d.table)
+		d.dropAfterFailure(ctx, d.table)
+	}
+}
+
+// dropAfterFailure drops a table the failed run created. An aborted LOAD
+// DATA leaves the load's connection unusable, so the drop falls back to a
+// fresh connection from the pool.
+func (d *mysqlDest) dropAfterFailure(ctx context.Context, table string) {
+	stmt := "DROP TABLE IF EXISTS " + table
+	if _, err := d.conn.ExecContext(ctx, stmt); err == nil {
+		return
+	}
+	if _, err := d.pool.ExecContext(ctx, stmt); err != nil {
+		d.run.info("Failed to drop a table created by the failed run; drop it by hand",
+			"table", table, "error", scrub(err, d.password).Error())
 	}
 }
 

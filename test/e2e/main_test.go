@@ -7,7 +7,8 @@
 //
 // TestMain builds the binaries and the image, starts the cluster (hack/cluster-up.sh) once for
 // the whole package, and stops it at the end unless FERRY_KEEP_CLUSTER=1. Each test works in
-// its own namespace with its own control-plane cluster and TransferRunner. The tests run in
+// its own namespace with its own control-plane cluster and TransferRunner; one test installs
+// the Helm chart (charts/ferry) in place of the host-process manager. The tests run in
 // source order and share the manager and the control plane, which some of them kill and
 // restart, so they never run in parallel.
 //
@@ -48,6 +49,8 @@ type system struct {
 	workDir    string
 	kubeconfig string
 	kubectl    string
+	// apiserverURL is the local cluster's kube-apiserver, https://127.0.0.1:PORT.
+	apiserverURL string
 
 	controlPlaneURL string
 	adminToken      string
@@ -112,7 +115,7 @@ func startSystem() (*system, error) {
 		name string
 		run  func() error
 	}{
-		{"build the binaries and the image", func() error { return s.command("make", "build", "image") }},
+		{"build the binaries, the image and helm", func() error { return s.command("make", "build", "image", "helm") }},
 		{"start the local cluster", func() error { return s.command("hack/cluster-up.sh") }},
 		{"import the image", func() error { return s.command("hack/cluster-import.sh", filepath.Join(s.binDir, "ferry-image.tar")) }},
 		{"install the CRDs", s.installCRDs},
@@ -185,6 +188,7 @@ func (s *system) connect() error {
 	if err != nil {
 		return fmt.Errorf("failed to load %s: %w", s.kubeconfig, err)
 	}
+	s.apiserverURL = cfg.Host
 	scheme := runtime.NewScheme()
 	if err := corev1.AddToScheme(scheme); err != nil {
 		return err

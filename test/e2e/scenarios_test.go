@@ -4,6 +4,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -392,4 +397,109 @@ func lastMessage(lines []admin.LogLine) string {
 		return ""
 	}
 	return lines[len(lines)-1].Message
+}
+
+// TestHelmChartInstall installs charts/ferry with a TransferRunner from its values, instead of
+// the host-process manager, and runs a job through the manager pod it deploys. The local
+// cluster has no pod network and no kube-proxy, so the manager uses the host's network and
+// reaches the apiserver on 127.0.0.1 directly.
+func TestHelmChartInstall(t *testing.T) {
+	s := newScenario(t, "helm")
+	helm := filepath.Join(sys.binDir, "helm")
+	if _, err := os.Stat(helm); err != nil {
+		t.Fatalf("helm is missing (%v); build it with make helm", err)
+	}
+	source := newDatabase(t, testdb.MariaDB(t))
+	destination := newDatabase(t, testdb.SecondMariaDB(t))
+	const rows = 2000
+	source.createOrders(t, rows)
+
+	// One manager per TransferRunner: the host-process manager watches every namespace.
+	if err := sys.manager.stop(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := sys.manager.start(); err != nil {
+			t.Errorf("failed to restart the host-process manager: %v", err)
+		}
+	})
+
+	cluster, err := sys.admin.CreateCluster(bg(t), s.namespace)
+	if err != nil {
+		t.Fatalf("failed to create the control-plane cluster: %v", err)
+	}
+	token, err := sys.admin.CreateToken(bg(t), cluster.ID)
+	if err != nil {
+		t.Fatalf("failed to create a registration token: %v", err)
+	}
+	apiserver, err := url.Parse(sys.apiserverURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthPort, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]any{
+		"image":          map[string]any{"repository": "ferry", "tag": "dev", "pullPolicy": "Never"},
+		"hostNetwork":    true,
+		"healthProbe":    map[string]any{"port": healthPort},
+		"metrics":        map[string]any{"enabled": false},
+		"leaderElection": map[string]any{"enabled": true},
+		"extraEnv": []map[string]any{
+			{"name": "KUBERNETES_SERVICE_HOST", "value": apiserver.Hostname()},
+			{"name": "KUBERNETES_SERVICE_PORT", "value": apiserver.Port()},
+		},
+		"runner": map[string]any{
+			"enabled":         true,
+			"name":            "chart",
+			"controlPlaneURL": sys.controlPlaneURL,
+			"token":           map[string]any{"value": token.Token},
+			"pollWaitSeconds": 1,
+			"jobTemplate": map[string]any{
+				"image": jobImage, "imagePullPolicy": "Never", "hostNetwork": true,
+				"resources": map[string]any{"requests": map[string]any{"cpu": "100m", "memory": "64Mi"}},
+			},
+		},
+	}
+	valuesFile := filepath.Join(t.TempDir(), "values.json")
+	data, err := json.Marshal(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(valuesFile, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	helmEnv := []string{"KUBECONFIG=" + sys.kubeconfig}
+	out, err := runCommand(helmEnv, helm, "install", "ferry", filepath.Join(sys.repoRoot, "charts", "ferry"),
+		"--namespace", s.namespace, "--values", valuesFile, "--wait", "--timeout", "3m")
+	if err != nil {
+		t.Fatalf("helm install failed: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := runCommand(helmEnv, helm, "uninstall", "ferry", "--namespace", s.namespace, "--wait", "--timeout", "2m"); err != nil {
+			t.Logf("helm uninstall failed: %v\n%s", err, out)
+		}
+	})
+
+	r := &runner{name: "chart", cluster: cluster, tokenID: token.ID}
+	s.waitRunnerState(r, transferv1.RunnerIdle)
+	cfg := s.createConfig(r, "orders", source.connection(t, "src"), destination.connection(t, "dst"),
+		admin.ConfigSource{Table: "orders"}, admin.ConfigDestination{Table: "orders"})
+	job := s.runJob(cfg, protocol.JobTransfer)
+	final := s.waitJob(job.ID)
+	if final.State != protocol.StateSucceeded || final.Rows != rows {
+		t.Errorf("job %s ended %s with %d rows (%s: %s), want succeeded with %d", job.ID, final.State, final.Rows, final.Reason, final.Message, rows)
+	}
+	s.waitTransferJob(job.ID, transferv1.JobSucceeded)
+	sameRows(t, destination.orderRows(t, "orders"), source.orderRows(t, "orders"))
+}
+
+// runCommand runs a program with extra environment variables and returns its combined output.
+func runCommand(env []string, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }

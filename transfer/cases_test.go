@@ -309,3 +309,39 @@ func TestFloatsExact(t *testing.T) {
 		}
 	}
 }
+
+func TestInvalidWhereIsInvalidJob(t *testing.T) {
+	sources := map[string]spec.Connection{
+		"sqlite": {Type: spec.TypeSQLite, Path: sqliteFile(t, "CREATE TABLE t (id INTEGER PRIMARY KEY)", "INSERT INTO t VALUES (1)")},
+	}
+	for name, srv := range modeDestinations(t) {
+		db := srv.NewDatabase(t)
+		execSQL(t, srv, db, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1)")
+		sources[name] = connFor(srv, db)
+	}
+	for name, conn := range sources {
+		t.Run(name, func(t *testing.T) {
+			job := spec.Job{
+				Source: spec.Source{Connection: conn, Table: "t", Where: "id >>> 3"},
+				Destination: spec.Destination{Connection: spec.Connection{Type: spec.TypeCSV,
+					Path: filepath.Join(t.TempDir(), "out.csv")}},
+			}
+			_, err := Check(context.Background(), job, Options{Logger: testr.New(t)})
+			if ExitCode(err) != ExitInvalidJob {
+				t.Errorf("check: exit code %d (%v), want %d", ExitCode(err), err, ExitInvalidJob)
+			}
+			_, err = Run(context.Background(), job, Options{Logger: testr.New(t)})
+			if ExitCode(err) != ExitInvalidJob {
+				t.Errorf("run: exit code %d (%v), want %d", ExitCode(err), err, ExitInvalidJob)
+			}
+			if err != nil && !strings.Contains(err.Error(), "source.where") {
+				t.Errorf("error does not name source.where: %v", err)
+			}
+
+			job.Source.Where = "id >= 1"
+			if sum := runJob(t, job); sum.Rows != 1 {
+				t.Errorf("valid where: rows = %d, want 1", sum.Rows)
+			}
+		})
+	}
+}

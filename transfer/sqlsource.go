@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -76,7 +77,32 @@ func (s *sqlSource) open(ctx context.Context) (Schema, error) {
 		}
 		s.selectList = strings.Join(exprs, ", ")
 	}
+	if err := s.checkWhere(ctx); err != nil {
+		return Schema{}, err
+	}
 	return schema, nil
+}
+
+// checkWhere has the database parse the table read with source.where, as
+// a query that returns no rows, so a bad condition fails check and fails
+// a run before anything is written.
+func (s *sqlSource) checkWhere(ctx context.Context) error {
+	if s.src.Where == "" || s.src.Table == "" {
+		return nil
+	}
+	probe := s.src
+	probe.Table = ""
+	_, err := s.db.describe(ctx, s.query(nil, nil, 0), probe)
+	if err == nil || KindOf(err) == KindConnection || KindOf(err) == KindCancelled {
+		return err
+	}
+	// The driver's own message is the useful part; the wrappers around it
+	// describe the probe, which the user never wrote.
+	cause := err
+	for next := errors.Unwrap(cause); next != nil; next = errors.Unwrap(cause) {
+		cause = next
+	}
+	return &Error{Kind: KindInvalidJob, Err: fmt.Errorf("source.where: invalid condition %q for table %q: %w", s.src.Where, s.src.Table, cause)}
 }
 
 // columnSelector is implemented by readers that select some columns

@@ -59,10 +59,20 @@ func (s *csvSource) open(context.Context) (Schema, error) {
 	if err != nil {
 		return Schema{}, dataError("source.path %s: failed to read the CSV header: %w", s.src.Path, err)
 	}
+	seen := map[string]int{}
 	for i, name := range header {
 		if i == 0 {
 			name = strings.TrimPrefix(name, "\ufeff")
 		}
+		// The header names the destination's columns, so each name must be
+		// usable as one.
+		if strings.TrimSpace(name) == "" {
+			return Schema{}, invalidJob("source.path %s: the CSV header leaves column %d without a name; name every column in the first line", s.src.Path, i+1)
+		}
+		if first, dup := seen[name]; dup {
+			return Schema{}, invalidJob("source.path %s: the CSV header names column %q twice (columns %d and %d); give every column its own name", s.src.Path, name, first, i+1)
+		}
+		seen[name] = i + 1
 		s.schema.Columns = append(s.schema.Columns, Column{Name: name, Kind: KindString, Nullable: true})
 	}
 	return s.schema, nil

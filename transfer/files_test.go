@@ -224,3 +224,31 @@ func (p *previewReporter) Log(LogLine)       {}
 func (p *previewReporter) Preview(pv Preview) {
 	*p.got = pv
 }
+
+func TestCSVHeaderNamesEveryColumnOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name, header, errorHas string
+	}{
+		{"duplicate", "id,v,id", `"id"`},
+		{"empty", "id,,v", "column 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in := filepath.Join(dir, "in.csv")
+			if err := os.WriteFile(in, []byte(tc.header+"\n1,2,3\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			job := spec.Job{
+				Source:      spec.Source{Connection: spec.Connection{Type: spec.TypeCSV, Path: in}},
+				Destination: spec.Destination{Connection: spec.Connection{Type: spec.TypeSQLite, Path: filepath.Join(dir, "out.db")}, Table: "t"},
+			}
+			_, err := Run(context.Background(), job, Options{Logger: testr.New(t)})
+			if ExitCode(err) != ExitInvalidJob {
+				t.Fatalf("exit code %d (%v), want %d", ExitCode(err), err, ExitInvalidJob)
+			}
+			if !strings.Contains(err.Error(), "header") || !strings.Contains(err.Error(), tc.errorHas) {
+				t.Errorf("error does not name the header and %s: %v", tc.errorHas, err)
+			}
+		})
+	}
+}

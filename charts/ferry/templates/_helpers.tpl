@@ -24,6 +24,17 @@ because some Kubernetes name fields are DNS labels.
 {{- end }}
 
 {{/*
+ferry.suffixedName is ferry.fullname followed by "-" and a suffix, for objects that need a name
+of their own, such as the metrics Service. Called with (dict "context" $ "suffix" "metrics"). The
+prefix is truncated so the whole name fits in 63 characters and still ends with the suffix, so
+two suffixed names never truncate to the same name.
+*/}}
+{{- define "ferry.suffixedName" -}}
+{{- $prefix := include "ferry.fullname" .context | trunc (int (sub 62 (len .suffix))) | trimSuffix "-" }}
+{{- printf "%s-%s" $prefix .suffix | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
 ferry.chart is the helm.sh/chart label value: chart name and version.
 */}}
 {{- define "ferry.chart" -}}
@@ -106,7 +117,7 @@ or the Secret the chart creates from runner.token.value.
 {{- if .Values.runner.token.existingSecret }}
 {{- .Values.runner.token.existingSecret }}
 {{- else }}
-{{- printf "%s-runner-token" (include "ferry.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- include "ferry.suffixedName" (dict "context" . "suffix" "runner-token") }}
 {{- end }}
 {{- end }}
 
@@ -139,6 +150,9 @@ fix in the message.
 {{- if not (or .Values.runner.token.existingSecret .Values.runner.token.value) }}
 {{- fail "runner.token.existingSecret or runner.token.value is required when runner.enabled is true: name the Secret holding the registration token, or pass the token" }}
 {{- end }}
+{{- end }}
+{{- if and .Values.metrics.podMonitor.enabled (not .Values.metrics.enabled) }}
+{{- fail "metrics.podMonitor.enabled is true but metrics.enabled is false: set metrics.enabled to true so the manager serves the metrics the PodMonitor scrapes, or set metrics.podMonitor.enabled to false" }}
 {{- end }}
 {{- if .Values.podDisruptionBudget.enabled }}
 {{- if and (kindIs "invalid" .Values.podDisruptionBudget.minAvailable) (kindIs "invalid" .Values.podDisruptionBudget.maxUnavailable) }}

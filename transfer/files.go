@@ -431,7 +431,7 @@ func (d *fileDest) write(_ context.Context, b *batch) error {
 			line = append(line, ':')
 			c := &d.schema.Columns[i]
 			if s, ok := v.(string); ok && c.Kind == KindTimestampTZ {
-				v = s + "+00:00"
+				v = instantText(s)
 			}
 			line = append(line, jsonValue(c, v)...)
 		}
@@ -450,9 +450,18 @@ func fileText(c *Column, v any) string {
 		return ""
 	}
 	if s, ok := v.(string); ok && c.Kind == KindTimestampTZ {
-		return s + "+00:00"
+		return instantText(s)
 	}
 	return plainText(c, v)
+}
+
+// instantText adds the +00:00 offset to an instant held in UTC. PostgreSQL's
+// infinity and -infinity are no point in time, so they stay as they are.
+func instantText(s string) string {
+	if s == "infinity" || s == "-infinity" {
+		return s
+	}
+	return s + "+00:00"
 }
 
 func (d *fileDest) commit(context.Context) error {

@@ -252,3 +252,27 @@ func TestCSVHeaderNamesEveryColumnOnce(t *testing.T) {
 		})
 	}
 }
+
+func TestInfiniteInstantsInFiles(t *testing.T) {
+	pg := testdb.Postgres(t)
+	db := pg.NewDatabase(t)
+	execSQL(t, pg, db,
+		"CREATE TABLE ts (id int PRIMARY KEY, at timestamptz)",
+		"INSERT INTO ts VALUES (1, '2024-01-02 03:04:05+00'), (2, 'infinity'), (3, '-infinity')")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		typ  spec.EndpointType
+		want string
+	}{
+		{spec.TypeCSV, "id,at\n1,2024-01-02 03:04:05+00:00\n2,infinity\n3,-infinity\n"},
+		{spec.TypeJSONL, `{"id":1,"at":"2024-01-02 03:04:05+00:00"}` + "\n" + `{"id":2,"at":"infinity"}` + "\n" + `{"id":3,"at":"-infinity"}` + "\n"},
+	} {
+		out := filepath.Join(dir, "out."+string(tc.typ))
+		job := spec.Job{
+			Source:      spec.Source{Connection: postgresConn(pg, db), Query: "SELECT id, at FROM ts ORDER BY id"},
+			Destination: spec.Destination{Connection: spec.Connection{Type: tc.typ, Path: out}},
+		}
+		runJob(t, job)
+		assertFile(t, out, tc.want)
+	}
+}

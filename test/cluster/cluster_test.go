@@ -1,3 +1,5 @@
+//go:build cluster
+
 /*
 Copyright 2026 The Ferry Authors.
 
@@ -13,8 +15,6 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
-
-//go:build cluster
 
 // Package cluster holds the smoke test of the local single-node cluster (hack/cluster-up.sh):
 // it starts the cluster, runs one pod from a home-made image to completion, reads its log and

@@ -50,13 +50,6 @@ func BenchmarkDispatch(b *testing.B) {
 	}
 }
 
-// benchRunner is a runner that long-polls and reports each assigned job
-// cancelled at once, so it is free again.
-type benchRunner struct {
-	id       string
-	received func(jobID string, at time.Time)
-}
-
 func startBenchEnv(b *testing.B) (*cptest.Env, string, string) {
 	env := cptest.Start(b, cptest.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	cluster, token := env.CreateCluster(b, "bench")

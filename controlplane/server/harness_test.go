@@ -214,11 +214,3 @@ func (h *harness) call(method, path, token string, body []byte) (int, protocol.E
 	}
 	return resp.StatusCode, e
 }
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -293,7 +294,9 @@ func (s *jsonlSource) read(ctx context.Context, req readRequest) ([]any, error) 
 			}
 			v, err := jsonlValue(c, raw)
 			if err != nil {
-				return nil, dataError("source.path %s line %d, key %q: %v", s.src.Path, obj.line, c.Name, err)
+				return nil, dataError("source.path %s line %d, key %q: value %s %v, but the key's type %s was inferred from the first %d lines; "+
+					"give the key one type throughout the file or move a line with the wider type among those lines",
+					s.src.Path, obj.line, c.Name, truncateText(string(raw), 100), err, c.TypeName(), inferRows)
 			}
 			row[i] = v
 		}
@@ -312,25 +315,46 @@ func (s *jsonlSource) read(ctx context.Context, req readRequest) ([]any, error) 
 	return nil, b.flush(ctx)
 }
 
-// jsonlValue converts one JSON value to the column's kind.
+// jsonlValue converts one JSON value to the column's kind. Its error says
+// how the value fails the kind, in words for the user.
 func jsonlValue(c *Column, raw json.RawMessage) (any, error) {
 	if string(raw) == "null" {
 		return nil, nil
 	}
+	number := raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')
 	switch c.Kind {
 	case KindJSON:
 		return string(raw), nil
 	case KindBool:
 		var v bool
-		err := json.Unmarshal(raw, &v)
-		return v, err
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, errors.New("is not true or false")
+		}
+		return v, nil
 	case KindInt:
-		return strconv.ParseInt(string(raw), 10, 64)
+		if !number {
+			return nil, errors.New("is not an integer")
+		}
+		v, err := strconv.ParseInt(string(raw), 10, 64)
+		if errors.Is(err, strconv.ErrRange) {
+			return nil, errors.New("is out of the 64-bit integer range")
+		}
+		if err != nil {
+			return nil, errors.New("is not an integer")
+		}
+		return v, nil
 	case KindFloat:
-		return strconv.ParseFloat(string(raw), 64)
+		if !number {
+			return nil, errors.New("is not a number")
+		}
+		v, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil {
+			return nil, errors.New("is out of the 64-bit floating-point range")
+		}
+		return v, nil
 	case KindDecimal:
-		if raw[0] == '"' {
-			return nil, fmt.Errorf("value %s is a string, want a number", raw)
+		if !number {
+			return nil, errors.New("is not a number")
 		}
 		return string(raw), nil
 	}

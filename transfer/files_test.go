@@ -276,3 +276,39 @@ func TestInfiniteInstantsInFiles(t *testing.T) {
 		assertFile(t, out, tc.want)
 	}
 }
+
+func TestJSONLinesKindChangeAfterSample(t *testing.T) {
+	for _, tc := range []struct {
+		name, late, valueHas string
+	}{
+		{"string for int", `{"v": "oops"}`, `"oops"`},
+		{"object for int", `{"v": {"a": 1}}`, `{"a": 1}`},
+		{"too large for int", `{"v": 123456789012345678901234567890}`, "123456789012345678901234567890"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in := filepath.Join(dir, "in.jsonl")
+			lines := strings.Repeat("{\"v\": 1}\n", 1000) + tc.late + "\n"
+			if err := os.WriteFile(in, []byte(lines), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			job := spec.Job{
+				Source:      spec.Source{Connection: spec.Connection{Type: spec.TypeJSONL, Path: in}},
+				Destination: spec.Destination{Connection: spec.Connection{Type: spec.TypeCSV, Path: filepath.Join(dir, "out.csv")}},
+			}
+			_, err := Run(context.Background(), job, Options{Logger: testr.New(t)})
+			if ExitCode(err) != ExitDataError {
+				t.Fatalf("exit code %d (%v), want %d", ExitCode(err), err, ExitDataError)
+			}
+			msg := err.Error()
+			for _, want := range []string{"line 1001", `"v"`, tc.valueHas, "first 1000 lines"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error does not contain %s: %v", want, msg)
+				}
+			}
+			if strings.Contains(msg, "strconv") {
+				t.Errorf("error shows Go internals: %v", msg)
+			}
+		})
+	}
+}

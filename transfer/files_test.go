@@ -312,3 +312,39 @@ func TestJSONLinesKindChangeAfterSample(t *testing.T) {
 		})
 	}
 }
+
+func TestParquetStoresLargeValueOnce(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	large := "start-" + strings.Repeat("abcdefghij", 500000)
+	if err := os.WriteFile(in, []byte("id,txt\n1,"+large+"\n2,short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.parquet")
+	runJob(t, spec.Job{
+		Source:      spec.Source{Connection: spec.Connection{Type: spec.TypeCSV, Path: in}},
+		Destination: spec.Destination{Connection: spec.Connection{Type: spec.TypeParquet, Path: out}},
+	})
+
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(data, []byte("start-abcdefghij")); n != 1 {
+		t.Errorf("the large value appears %d times in the file, want once", n)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := make([]parquet.Row, 2)
+	reader := parquet.NewReader(pf)
+	defer reader.Close()
+	if n, _ := reader.ReadRows(rows); n != 2 {
+		t.Fatalf("read %d rows, want 2", n)
+	}
+	txt, _ := pf.Schema().Lookup("txt")
+	if got := rows[0][txt.ColumnIndex].String(); got != large {
+		t.Errorf("large value read back with %d bytes, want %d", len(got), len(large))
+	}
+}

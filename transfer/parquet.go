@@ -40,8 +40,32 @@ func newParquetWriter(out io.Writer, schema Schema) (*parquetWriter, error) {
 		}
 		pw.leaf[i] = leaf.ColumnIndex
 	}
-	pw.w = parquet.NewWriter(out, ps, parquet.MaxRowsPerRowGroup(parquetRowGroupRows))
+	options := []parquet.WriterOption{ps, parquet.MaxRowsPerRowGroup(parquetRowGroupRows)}
+	for _, c := range schema.Columns {
+		if mayHoldLargeValues(c) {
+			// Page and column chunk statistics would copy a column's min
+			// and max values whole, so a 5 MB text would be stored several
+			// times over.
+			options = append(options, parquet.SkipPageBounds(c.Name), parquet.SkipPageStatistics(c.Name))
+		}
+	}
+	pw.w = parquet.NewWriter(out, options...)
 	return pw, nil
+}
+
+// maxBoundedValueLength is the longest declared string or bytes length, in
+// characters or bytes, for which the Parquet writer keeps min/max statistics.
+const maxBoundedValueLength = 64
+
+// mayHoldLargeValues reports whether a column's values may be long enough
+// that copying them into statistics would bloat the file: text, bytes and
+// JSON without a declared length or with a long one.
+func mayHoldLargeValues(c Column) bool {
+	switch c.Kind {
+	case KindString, KindBytes, KindJSON:
+		return c.Length == 0 || c.Length > maxBoundedValueLength
+	}
+	return false
 }
 
 func parquetNode(c Column) parquet.Node {

@@ -299,6 +299,7 @@ func TestControlPlaneRestartDuringJob(t *testing.T) {
 	if err := sys.controlPlane.signal(syscall.SIGKILL, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	outageStart := time.Now()
 	time.Sleep(10 * time.Second)
 	if err := sys.controlPlane.start(); err != nil {
 		t.Fatal(err)
@@ -306,6 +307,7 @@ func TestControlPlaneRestartDuringJob(t *testing.T) {
 	if err := sys.waitControlPlane(time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	outageEnd := time.Now()
 
 	final := s.waitJob(job.ID)
 	if final.State != protocol.StateSucceeded || final.Rows != rows {
@@ -313,7 +315,18 @@ func TestControlPlaneRestartDuringJob(t *testing.T) {
 	}
 	s.waitTransferJob(job.ID, transferv1.JobSucceeded)
 	lines := s.checkLogSequence(job.ID, final.Epoch)
-	t.Logf("job %s: %d log lines across the restart", job.ID, len(lines))
+	// Lines logged while the control plane was down prove that the pod buffered and resent them.
+	logged := 0
+	for _, l := range lines {
+		if l.Time.After(outageStart) && l.Time.Before(outageEnd) {
+			logged++
+		}
+	}
+	if logged == 0 {
+		t.Errorf("none of the %d log lines was logged during the outage from %s to %s, so buffering was not exercised",
+			len(lines), outageStart.Format(time.RFC3339Nano), outageEnd.Format(time.RFC3339Nano))
+	}
+	t.Logf("job %s: %d log lines, %d of them logged while the control plane was down", job.ID, len(lines), logged)
 	if n := destination.count(t, "orders"); n != rows {
 		t.Errorf("destination has %d rows, want %d", n, rows)
 	}
@@ -365,6 +378,9 @@ func TestTokenRotation(t *testing.T) {
 	tr := s.transferRunner(r)
 	if tr.Status.State == transferv1.RunnerUnauthorized || tr.Status.State == transferv1.RunnerDisconnected {
 		t.Errorf("TransferRunner is %s after the rotation: %+v", tr.Status.State, tr.Status.Conditions)
+	}
+	if !conditionTrue(tr.Status.Conditions, transferv1.RunnerConditionAuthorized) {
+		t.Errorf("TransferRunner condition %s is not True after the rotation: %+v", transferv1.RunnerConditionAuthorized, tr.Status.Conditions)
 	}
 }
 

@@ -25,8 +25,9 @@ import (
 	"github.com/ferryhq/ferry/protocol"
 )
 
-// The scenarios run in the order below: the reference scenario first, then the failure cases.
-// Go runs a package's tests in source order.
+// The scenarios run in the order below: the reference scenario first, then the failure cases,
+// then the Helm chart. Go runs a package's tests file by file in name order, and in source
+// order within a file.
 
 // TestReferenceMariaDBToMariaDB moves a table between two MariaDB servers, which stand for two
 // private networks that only the runner reaches.

@@ -105,6 +105,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	termPath := fs.String("termination-message-path", defaultPath, "where to write the JSON summary when its directory exists")
 	verbosity := fs.Int("v", 0, "log verbosity")
 	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			// The flag package has printed the command's flags; asking for them is no error.
+			return transfer.ExitSuccess
+		}
 		return transfer.ExitInvalidJob
 	}
 

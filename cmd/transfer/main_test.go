@@ -246,3 +246,18 @@ func TestCheckCommand(t *testing.T) {
 		t.Errorf("check left files behind: %v", entries)
 	}
 }
+
+func TestHelpFlagSucceeds(t *testing.T) {
+	for _, cmd := range []string{"run", "preview", "check", "pod"} {
+		code, _, stderr := runBinary(t, "UTC", nil, cmd, "--help")
+		if code != transfer.ExitSuccess {
+			t.Errorf("%s --help: exit code %d, want %d", cmd, code, transfer.ExitSuccess)
+		}
+		if !strings.Contains(stderr, "-termination-message-path") {
+			t.Errorf("%s --help does not list the flags:\n%s", cmd, stderr)
+		}
+	}
+	if code, _, _ := runBinary(t, "UTC", nil, "run", "--no-such-flag"); code != transfer.ExitInvalidJob {
+		t.Errorf("unknown flag: exit code %d, want %d", code, transfer.ExitInvalidJob)
+	}
+}

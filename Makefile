@@ -4,8 +4,8 @@
 ## Tool and dependency versions. Tools build from the Go module proxy into ./bin.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 STATICCHECK_VERSION ?= v0.8.2
-# Kubernetes release built by hack/kube-binaries.sh; hack/kube/go.mod pins the same one.
-KUBE_VERSION ?= v1.37.2
+# The Kubernetes release (v1.37.2) is pinned in hack/kube/go.mod, and etcd in hack/etcd/go.mod;
+# hack/kube/gen-gomod.sh VERSION moves Kubernetes to another release.
 # Tag of the image that make image builds.
 IMG ?= ferry:dev
 
@@ -24,8 +24,6 @@ E2E_PACKAGES ?= ./test/cluster/... ./test/e2e/...
 # go test flags shared by the test targets; override to add -v or -run.
 GO_TEST_FLAGS ?= -race -count=1
 E2E_TIMEOUT ?= 30m
-
-export KUBE_VERSION
 
 # Recipes run in bash with errexit and pipefail, like the scripts under hack/.
 SHELL = /usr/bin/env bash -o pipefail
@@ -98,7 +96,7 @@ image: build ## Build the OCI image tarball bin/ferry-image.tar from the binarie
 		$$(for b in manager transfer controlplane; do [[ -x "$(LOCALBIN)/$$b" ]] && echo "-bin $(LOCALBIN)/$$b"; done)
 
 .PHONY: kube-binaries
-kube-binaries: ## Build the seven Kubernetes binaries (apiserver, etcd, kubectl, kubelet, ...) from Go modules.
+kube-binaries: ## Build the six Kubernetes binaries (etcd, apiserver, controller-manager, scheduler, kubelet, kubectl) from Go modules.
 	hack/kube-binaries.sh
 
 .PHONY: envtest

@@ -5,7 +5,7 @@
 #   kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl  (hack/kube module)
 #   etcd                                                                    (hack/etcd module)
 #
-# Usage: hack/kube-binaries.sh [NAME...]     (no NAME builds all seven)
+# Usage: hack/kube-binaries.sh [NAME...]     (no NAME builds all six)
 #        hack/kube-binaries.sh dir           (prints the output directory)
 #
 # A binary whose file already exists is skipped, so a second run takes no time; delete the file
@@ -13,7 +13,6 @@
 # runtime's envtest finds kube-apiserver, etcd and kubectl there through KUBEBUILDER_ASSETS.
 #
 # Environment:
-#   KUBE_VERSION   Kubernetes release of hack/kube/go.mod (default: read from that file)
 #   KUBE_BIN_DIR   output directory
 #                  (default: ~/.local/share/kubebuilder-envtest/k8s/<version>-linux-<arch>)
 set -euo pipefail
@@ -21,7 +20,8 @@ set -euo pipefail
 hack_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 all_binaries=(kube-apiserver kubectl etcd kube-controller-manager kube-scheduler kubelet)
 
-kube_version="${KUBE_VERSION:-$(sed -n 's/^[[:space:]]*k8s\.io\/kubernetes \(v[0-9.]*\)$/\1/p' "${hack_dir}/kube/go.mod")}"
+# The release comes from hack/kube/go.mod, so the directory name always matches what is built.
+kube_version="$(sed -n 's/^[[:space:]]*k8s\.io\/kubernetes \(v[0-9.]*\)$/\1/p' "${hack_dir}/kube/go.mod")"
 if [[ -z "${kube_version}" ]]; then
   echo "kube-binaries.sh: no k8s.io/kubernetes version in hack/kube/go.mod; run hack/kube/gen-gomod.sh" >&2
   exit 1

@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -391,10 +393,25 @@ type fileDest struct {
 
 func (d *fileDest) secrets() []string { return nil }
 
+// createTempOutput creates a hidden file in dir that commit renames to
+// name. Unlike os.CreateTemp, which always uses mode 0600, it asks for 0666
+// so the finished file gets the permissions the umask allows, as a file
+// written by any other tool would.
+func createTempOutput(dir, name string) (*os.File, error) {
+	for range 100 {
+		path := filepath.Join(dir, "."+name+".ferry-"+rand.Text())
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("failed to find an unused temporary file name for %s", name)
+}
+
 func (d *fileDest) open(_ context.Context, schema Schema) error {
 	d.schema = schema
 	dir := filepath.Dir(d.dst.Path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(d.dst.Path)+".ferry-*")
+	f, err := createTempOutput(dir, filepath.Base(d.dst.Path))
 	if err != nil {
 		return invalidJob("destination.path: cannot create a file in %s: %w", dir, err)
 	}

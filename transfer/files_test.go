@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/go-logr/logr/testr"
@@ -346,5 +347,29 @@ func TestParquetStoresLargeValueOnce(t *testing.T) {
 	txt, _ := pf.Schema().Lookup("txt")
 	if got := rows[0][txt.ColumnIndex].String(); got != large {
 		t.Errorf("large value read back with %d bytes, want %d", len(got), len(large))
+	}
+}
+
+func TestFileOutputFollowsUmask(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	if err := os.WriteFile(in, []byte("id\n1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []spec.EndpointType{spec.TypeCSV, spec.TypeJSONL, spec.TypeParquet} {
+		out := filepath.Join(dir, "out."+string(typ))
+		runJob(t, spec.Job{
+			Source:      spec.Source{Connection: spec.Connection{Type: spec.TypeCSV, Path: in}},
+			Destination: spec.Destination{Connection: spec.Connection{Type: typ, Path: out}},
+		})
+		st, err := os.Stat(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := st.Mode().Perm(); mode != 0o644 {
+			t.Errorf("%s output has mode %o, want 644 under umask 022", typ, mode)
+		}
 	}
 }

@@ -138,6 +138,9 @@ func (r *run) incrementalPlan(schema Schema) (*incremental, error) {
 			if err != nil {
 				return nil, invalidJob("lastRecord.%s: %v", c, err)
 			}
+			if err := checkPosition(text, plan.kinds[len(plan.last)]); err != nil {
+				return nil, invalidJob("lastRecord.%s: value %q %v; use the lastRecord of the previous run's summary", c, text, err)
+			}
 			plan.last = append(plan.last, text)
 		}
 	}
@@ -157,6 +160,26 @@ func (r *run) newLastRecord(schema Schema, plan *incremental, lastRow []any) map
 		out[c] = jsonValue(&schema.Columns[i], lastRow[i])
 	}
 	return out
+}
+
+// integerLiteral matches a decimal integer.
+var integerLiteral = regexp.MustCompile(`^-?[0-9]+$`)
+
+// checkPosition rejects a lastRecord value that a numeric column cannot
+// hold. Compared as text, such a value would match no row or every row
+// depending on the database, and the run would silently read the wrong rows.
+func checkPosition(text string, kind Kind) error {
+	switch kind {
+	case KindInt:
+		if !integerLiteral.MatchString(text) {
+			return fmt.Errorf("is not an integer, but the column is")
+		}
+	case KindDecimal, KindFloat:
+		if !numericLiteral.MatchString(text) {
+			return fmt.Errorf("is not a number, but the column is")
+		}
+	}
+	return nil
 }
 
 // numericLiteral matches the numbers that may appear unquoted in SQL.

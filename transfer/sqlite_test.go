@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,4 +96,28 @@ func sqliteRows(t *testing.T, path, q string) [][]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+func TestLastRecordMustMatchKeyType(t *testing.T) {
+	path := sqliteFile(t, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+	job := spec.Job{
+		Source: spec.Source{Connection: spec.Connection{Type: spec.TypeSQLite, Path: path}, Table: "t"},
+		Destination: spec.Destination{Connection: spec.Connection{Type: spec.TypeCSV,
+			Path: filepath.Join(t.TempDir(), "out.csv")}},
+		Incremental: true,
+		LastRecord:  map[string]json.RawMessage{"id": json.RawMessage(`"abc"`)},
+	}
+	_, err := Run(context.Background(), job, Options{Logger: testr.New(t)})
+	if ExitCode(err) != ExitInvalidJob {
+		t.Fatalf("exit code %d (%v), want %d", ExitCode(err), err, ExitInvalidJob)
+	}
+	if !strings.Contains(err.Error(), "lastRecord.id") || !strings.Contains(err.Error(), `"abc"`) {
+		t.Errorf("error does not name lastRecord.id and its value: %v", err)
+	}
+
+	// A number may come as a JSON string, as summaries write large integers.
+	job.LastRecord = map[string]json.RawMessage{"id": json.RawMessage(`"1"`)}
+	if sum := runJob(t, job); sum.Rows != 1 {
+		t.Errorf("rows after id 1 = %d, want 1", sum.Rows)
+	}
 }

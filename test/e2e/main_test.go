@@ -25,7 +25,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,6 +53,8 @@ type system struct {
 	kubectl    string
 	// apiserverURL is the local cluster's kube-apiserver, https://127.0.0.1:PORT.
 	apiserverURL string
+	// clusterStarted records that the suite ran cluster-up, so that stop runs cluster-down.
+	clusterStarted bool
 
 	controlPlaneURL string
 	adminToken      string
@@ -115,8 +119,12 @@ func startSystem() (*system, error) {
 		name string
 		run  func() error
 	}{
+		{"check that no demo runs", s.checkNoDemo},
 		{"build the binaries, the image and helm", func() error { return s.command("make", "build", "image", "helm") }},
-		{"start the local cluster", func() error { return s.command("hack/cluster-up.sh") }},
+		{"start the local cluster", func() error {
+			s.clusterStarted = true
+			return s.command("hack/cluster-up.sh")
+		}},
 		{"import the image", func() error { return s.command("hack/cluster-import.sh", filepath.Join(s.binDir, "ferry-image.tar")) }},
 		{"install the CRDs", s.installCRDs},
 		{"connect to the cluster", s.connect},
@@ -142,6 +150,9 @@ func (s *system) stop() {
 			}
 		}
 	}
+	if !s.clusterStarted {
+		return
+	}
 	if os.Getenv("FERRY_KEEP_CLUSTER") == "1" {
 		logf("FERRY_KEEP_CLUSTER=1: leaving the cluster running; stop it with make cluster-down")
 		return
@@ -149,6 +160,20 @@ func (s *system) stop() {
 	if err := s.command("hack/cluster-down.sh"); err != nil {
 		logf("failed to stop the cluster: %v", err)
 	}
+}
+
+// checkNoDemo fails when `make demo` left its manager running: it would reconcile the suite's
+// TransferRunners too, because it watches every namespace of the same cluster.
+func (s *system) checkNoDemo() error {
+	pidText, err := os.ReadFile(filepath.Join(s.repoRoot, ".demo", "pids", "manager.pid"))
+	if err != nil {
+		return nil
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(pidText)))
+	if err != nil || syscall.Kill(pid, 0) != nil {
+		return nil
+	}
+	return fmt.Errorf("the manager of make demo runs (pid %d) and would share the cluster; stop it with make demo-down", pid)
 }
 
 // command runs a program from the repository root and returns its output in the error.

@@ -35,7 +35,7 @@ func TestZeroDatesBecomeNull(t *testing.T) {
 		t.Fatalf("no warning about the coerced zero dates; summary %+v", sum)
 	}
 	joined := strings.Join(sum.Warnings, "\n")
-	for _, want := range []string{`"d" (1 values)`, `"dt" (1 values)`} {
+	for _, want := range []string{`"d" (1 value)`, `"dt" (1 value)`} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("warnings %q do not count %s", joined, want)
 		}

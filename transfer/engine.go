@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -46,7 +47,8 @@ type Progress struct {
 
 // LogLine is one engine log message with its key/value context.
 type LogLine struct {
-	Time          time.Time      `json:"time"`
+	Time time.Time `json:"time"`
+	// Level is info, warn (a value the engine changed or skipped) or error.
 	Level         string         `json:"level"`
 	Message       string         `json:"message"`
 	KeysAndValues map[string]any `json:"keysAndValues,omitempty"`
@@ -328,7 +330,7 @@ func (r *run) warn(message string, n int64) {
 	r.warnings[message] += n
 	r.warnMu.Unlock()
 	if first {
-		r.info("Warning", "warning", message)
+		r.warnLog("Data warning", "warning", message)
 	}
 }
 
@@ -337,7 +339,11 @@ func (r *run) warningList() []string {
 	defer r.warnMu.Unlock()
 	out := make([]string, 0, len(r.warnings))
 	for msg, n := range r.warnings {
-		out = append(out, fmt.Sprintf("%s (%d values)", msg, n))
+		noun := "values"
+		if n == 1 {
+			noun = "value"
+		}
+		out = append(out, fmt.Sprintf("%s (%d %s)", msg, n, noun))
 	}
 	sortStrings(out)
 	return out
@@ -345,8 +351,20 @@ func (r *run) warningList() []string {
 
 func (r *run) info(msg string, kv ...any) {
 	r.log.Info(msg, kv...)
+	r.report("info", msg, kv...)
+}
+
+// warnLog logs at slog's WARN level, which logr has no method for, so a
+// handler behind the logger sees a warning rather than an info line.
+func (r *run) warnLog(msg string, kv ...any) {
+	slog.New(logr.ToSlogHandler(r.log)).Warn(msg, kv...)
+	r.report("warn", msg, kv...)
+}
+
+// report sends a log line to the reporter, if any.
+func (r *run) report(level, msg string, kv ...any) {
 	if r.opts.Reporter != nil {
-		line := LogLine{Time: time.Now().UTC(), Level: "info", Message: msg, KeysAndValues: map[string]any{}}
+		line := LogLine{Time: time.Now().UTC(), Level: level, Message: msg, KeysAndValues: map[string]any{}}
 		for i := 0; i+1 < len(kv); i += 2 {
 			line.KeysAndValues[fmt.Sprint(kv[i])] = kv[i+1]
 		}

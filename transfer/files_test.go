@@ -373,3 +373,42 @@ func TestFileOutputFollowsUmask(t *testing.T) {
 		}
 	}
 }
+
+// logReporter keeps the log lines of a run.
+type logReporter struct {
+	lines []LogLine
+}
+
+func (l *logReporter) Progress(Progress)  {}
+func (l *logReporter) Log(line LogLine)   { l.lines = append(l.lines, line) }
+func (l *logReporter) Preview(pv Preview) {}
+
+func TestWarningsLoggedAsWarnings(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	lines := strings.Repeat("{\"v\": 1}\n", 1000) + "{\"v\": 2, \"late\": 3}\n"
+	if err := os.WriteFile(in, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	job := spec.Job{
+		Source:      spec.Source{Connection: spec.Connection{Type: spec.TypeJSONL, Path: in}},
+		Destination: spec.Destination{Connection: spec.Connection{Type: spec.TypeCSV, Path: filepath.Join(dir, "out.csv")}},
+	}
+	rep := &logReporter{}
+	sum, err := Run(context.Background(), job, Options{Logger: testr.New(t), Reporter: rep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Warnings) != 1 || !strings.HasSuffix(sum.Warnings[0], "(1 value)") {
+		t.Errorf("summary warnings = %q, want one ending in \"(1 value)\"", sum.Warnings)
+	}
+	var levels []string
+	for _, l := range rep.lines {
+		if strings.Contains(fmt.Sprint(l.KeysAndValues), "late") {
+			levels = append(levels, l.Level)
+		}
+	}
+	if len(levels) != 1 || levels[0] != "warn" {
+		t.Errorf("levels of the warning's log lines = %q, want one \"warn\"", levels)
+	}
+}

@@ -402,3 +402,29 @@ func TestFailedInsertDropsCreatedTable(t *testing.T) {
 		})
 	}
 }
+
+func TestPostgresReplaceKeepsIndexNames(t *testing.T) {
+	pg := testdb.Postgres(t)
+	src := pg.NewDatabase(t)
+	execSQL(t, pg, src, `CREATE TABLE "Awk" (id int PRIMARY KEY, v text)`, `INSERT INTO "Awk" VALUES (1, 'a')`)
+	dst := pg.NewDatabase(t)
+	execSQL(t, pg, dst,
+		`CREATE TABLE "Awk" (id int PRIMARY KEY, v text UNIQUE)`,
+		`CREATE INDEX awk_v_lower ON "Awk" (lower(v))`)
+	job := tableJob(postgresConn(pg, src), "Awk", postgresConn(pg, dst), "Awk")
+	job.Destination.Mode = spec.ModeReplace
+	const q = `SELECT indexname FROM pg_indexes WHERE tablename = 'Awk' ORDER BY indexname`
+	before := joinRows(queryText(t, pg, dst, q))
+
+	runJob(t, job)
+	assertRows(t, pg, dst, q, before)
+	assertRows(t, pg, dst, `SELECT conname FROM pg_constraint WHERE conrelid = '"Awk"'::regclass ORDER BY conname`, "Awk_pkey\nAwk_v_key")
+	// A second replace must find the names free again.
+	runJob(t, job)
+	assertRows(t, pg, dst, q, before)
+
+	// A table the replace creates gets the name PostgreSQL would give it.
+	job.Destination.Table = "Fresh"
+	runJob(t, job)
+	assertRows(t, pg, dst, `SELECT indexname FROM pg_indexes WHERE tablename = 'Fresh'`, "Fresh_pkey")
+}

@@ -333,14 +333,27 @@ func (d *postgresDest) commit(ctx context.Context) error {
 	}
 	switch d.dst.Mode {
 	case spec.ModeReplace:
+		renames, err := d.indexRenames(ctx)
+		if err != nil {
+			return err
+		}
 		if d.exists {
 			if err := d.exec(ctx, "DROP TABLE "+d.table); err != nil {
 				return err
 			}
 		}
-		_, name := splitTableName(d.dst.Table)
+		schemaName, name := splitTableName(d.dst.Table)
 		if err := d.exec(ctx, fmt.Sprintf("ALTER TABLE %s RENAME TO %s", d.newTable, d.q(name))); err != nil {
 			return err
+		}
+		for _, r := range renames {
+			index := r[0]
+			if schemaName != "" {
+				index = schemaName + "." + index
+			}
+			if err := d.exec(ctx, fmt.Sprintf("ALTER INDEX %s RENAME TO %s", quoteTable(postgresDialect{}, index), d.q(r[1]))); err != nil {
+				return err
+			}
 		}
 	case spec.ModeMerge:
 		if err := d.merge(ctx); err != nil {
@@ -352,6 +365,64 @@ func (d *postgresDest) commit(ctx context.Context) error {
 	}
 	d.tx = nil
 	return nil
+}
+
+// indexRenames returns the renames, as pairs of old and new name, that give
+// the staging table's indexes the names of the indexes they replace, so that
+// a replace keeps "orders_pkey" instead of "orders__ferry_new_pkey". An
+// index is matched on its columns, operator classes, expressions and
+// predicate. An index without a match, as in a table the run creates,
+// drops the staging suffix from its generated name. Renaming an index also
+// renames the constraint it backs.
+func (d *postgresDest) indexRenames(ctx context.Context) ([][2]string, error) {
+	oldTable := any(nil)
+	if d.exists {
+		oldTable = d.table
+	}
+	rows, err := d.tx.Query(ctx, `SELECT n.relname, coalesce((
+			SELECT array_agg(oc.relname::text ORDER BY oc.relname)
+			FROM pg_index oi JOIN pg_class oc ON oc.oid = oi.indexrelid
+			WHERE oi.indrelid = $2::regclass
+				AND oi.indkey::text = ni.indkey::text AND oi.indclass::text = ni.indclass::text
+				AND oi.indoption::text = ni.indoption::text AND oc.relam = n.relam
+				AND oi.indisunique = ni.indisunique AND oi.indisprimary = ni.indisprimary
+				AND pg_get_expr(oi.indexprs, oi.indrelid) IS NOT DISTINCT FROM pg_get_expr(ni.indexprs, ni.indrelid)
+				AND pg_get_expr(oi.indpred, oi.indrelid) IS NOT DISTINCT FROM pg_get_expr(ni.indpred, ni.indrelid)
+		), '{}')
+		FROM pg_index ni JOIN pg_class n ON n.oid = ni.indexrelid
+		WHERE ni.indrelid = $1::regclass
+		ORDER BY n.relname`, d.newTable, oldTable)
+	if err != nil {
+		return nil, classifyPostgres(err, "failed to read the indexes of %s", d.newTable)
+	}
+	defer rows.Close()
+
+	_, name := splitTableName(d.dst.Table)
+	staging := name + "__ferry_new"
+	taken := map[string]bool{}
+	var renames [][2]string
+	for rows.Next() {
+		var index string
+		var candidates []string
+		if err := rows.Scan(&index, &candidates); err != nil {
+			return nil, classifyPostgres(err, "failed to read the indexes of %s", d.newTable)
+		}
+		target := ""
+		for _, c := range candidates {
+			if !taken[c] {
+				target = c
+				break
+			}
+		}
+		if target == "" && strings.HasPrefix(index, staging) {
+			target = name + strings.TrimPrefix(index, staging)
+		}
+		if target != "" && target != index {
+			taken[target] = true
+			renames = append(renames, [2]string{index, target})
+		}
+	}
+	return renames, rows.Err()
 }
 
 func (d *postgresDest) merge(ctx context.Context) error {

@@ -412,3 +412,36 @@ func TestWarningsLoggedAsWarnings(t *testing.T) {
 		t.Errorf("levels of the warning's log lines = %q, want one \"warn\"", levels)
 	}
 }
+
+func TestIntervalWithMonthsAsText(t *testing.T) {
+	pg := testdb.Postgres(t)
+	db := pg.NewDatabase(t)
+	execSQL(t, pg, db,
+		"CREATE TABLE iv (id int PRIMARY KEY, i interval)",
+		"INSERT INTO iv VALUES (1, '1 year 2 mons 3 days 04:05:06'), (2, '-1 mons'), (3, '2 days 01:00:00')")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		typ  spec.EndpointType
+		want string
+	}{
+		{spec.TypeCSV, "id,i\n1,1 year 2 mons 3 days 04:05:06\n2,-1 mons\n3,49:00:00\n"},
+		{spec.TypeJSONL, `{"id":1,"i":"1 year 2 mons 3 days 04:05:06"}` + "\n" + `{"id":2,"i":"-1 mons"}` + "\n" + `{"id":3,"i":"49:00:00"}` + "\n"},
+	} {
+		out := filepath.Join(dir, "out."+string(tc.typ))
+		runJob(t, spec.Job{
+			Source:      spec.Source{Connection: postgresConn(pg, db), Query: "SELECT id, i FROM iv ORDER BY id"},
+			Destination: spec.Destination{Connection: spec.Connection{Type: tc.typ, Path: out}},
+		})
+		assertFile(t, out, tc.want)
+	}
+
+	// A database destination needs an exact duration, so months stay a data error.
+	maria := testdb.MariaDB(t)
+	job := spec.Job{
+		Source:      spec.Source{Connection: postgresConn(pg, db), Table: "iv"},
+		Destination: spec.Destination{Connection: mysqlConn(maria, maria.NewDatabase(t)), Table: "iv"},
+	}
+	if _, err := Run(context.Background(), job, Options{Logger: testr.New(t)}); ExitCode(err) != ExitDataError {
+		t.Errorf("MariaDB destination: exit code %d (%v), want %d", ExitCode(err), err, ExitDataError)
+	}
+}

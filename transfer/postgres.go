@@ -352,9 +352,14 @@ func (s *postgresSource) stream(ctx context.Context, query string, schema Schema
 		copyDone <- err
 	}()
 
+	// A text file or a preview can show an interval with months as
+	// PostgreSQL prints it; every other destination needs an exact duration.
+	job := s.run.job
+	textIntervals := job.Type == spec.JobPreview ||
+		job.Destination.Type == spec.TypeCSV || job.Destination.Type == spec.TypeJSONL
 	decoders := make([]func([]byte) (any, error), len(schema.Columns))
 	for i := range schema.Columns {
-		decoders[i] = postgresDecoder(&schema.Columns[i])
+		decoders[i] = postgresDecoder(&schema.Columns[i], textIntervals)
 	}
 	rows := bufio.NewReaderSize(pr, 256<<10)
 	var parseErr error
@@ -402,8 +407,10 @@ func (s *postgresSource) copyToSQL(query string) string {
 	return "COPY (" + query + ") TO STDOUT"
 }
 
-// postgresDecoder returns the parser of one column's COPY text.
-func postgresDecoder(col *Column) func([]byte) (any, error) {
+// postgresDecoder returns the parser of one column's COPY text. With
+// textIntervals, an interval with months or years, which has no fixed
+// duration, keeps PostgreSQL's text instead of failing.
+func postgresDecoder(col *Column, textIntervals bool) func([]byte) (any, error) {
 	switch col.Kind {
 	case KindInt:
 		return func(b []byte) (any, error) { return strconv.ParseInt(string(b), 10, 64) }
@@ -422,7 +429,12 @@ func postgresDecoder(col *Column) func([]byte) (any, error) {
 		}
 	case KindTime:
 		if strings.HasPrefix(col.NativeType, "interval") {
-			return func(b []byte) (any, error) { return normalizeDuration(string(b)) }
+			return func(b []byte) (any, error) {
+				if textIntervals && hasMonths(string(b)) {
+					return string(b), nil
+				}
+				return normalizeDuration(string(b))
+			}
 		}
 	case KindTimestampTZ:
 		return func(b []byte) (any, error) {

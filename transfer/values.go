@@ -114,13 +114,19 @@ func rawToText(raw json.RawMessage) (string, error) {
 	return "", fmt.Errorf("a %T is not a position; use a string or a number", v)
 }
 
+// hasMonths reports whether a PostgreSQL interval text has a months or
+// years part.
+func hasMonths(interval string) bool {
+	return strings.Contains(interval, "mon") || strings.Contains(interval, "year")
+}
+
 // normalizeDuration rewrites a TIME or interval text "[-]H:MM:SS[.ffffff]"
 // with optional leading "N days" into the canonical form with hours
 // possibly above 23. It rejects months and years, which have no fixed length.
 func normalizeDuration(s string) (string, error) {
 	days := int64(0)
 	rest := strings.TrimSpace(s)
-	if strings.Contains(rest, "mon") || strings.Contains(rest, "year") {
+	if hasMonths(rest) {
 		return "", fmt.Errorf("interval %q has months or years, which have no fixed duration", s)
 	}
 

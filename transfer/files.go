@@ -94,6 +94,9 @@ func (s *csvSource) read(ctx context.Context, req readRequest) ([]any, error) {
 		}
 		row := make([]any, len(rec))
 		for i, v := range rec {
+			if s.src.NullString != nil && v == *s.src.NullString {
+				continue
+			}
 			row[i] = v
 		}
 		if err := b.add(ctx, row); err != nil {
@@ -449,6 +452,10 @@ func (d *fileDest) write(_ context.Context, b *batch) error {
 	case spec.TypeCSV:
 		for _, row := range b.rows {
 			for i, v := range row {
+				if v == nil && d.dst.NullString != nil {
+					d.record[i] = *d.dst.NullString
+					continue
+				}
 				d.record[i] = fileText(&d.schema.Columns[i], v)
 			}
 			if err := d.csv.Write(d.record); err != nil {

@@ -445,3 +445,41 @@ func TestIntervalWithMonthsAsText(t *testing.T) {
 		t.Errorf("MariaDB destination: exit code %d (%v), want %d", ExitCode(err), err, ExitDataError)
 	}
 }
+
+func TestCSVNullStringRoundTrip(t *testing.T) {
+	pg := testdb.Postgres(t)
+	db := pg.NewDatabase(t)
+	execSQL(t, pg, db,
+		"CREATE TABLE src (id int PRIMARY KEY, n int, d date, s text)",
+		`INSERT INTO src VALUES (1, 5, '2024-01-02', 'x'), (2, NULL, NULL, NULL), (3, 7, '2024-03-04', '')`,
+		"CREATE TABLE dst (id int PRIMARY KEY, n int, d date, s text)")
+	for _, null := range []string{"", `\N`} {
+		t.Run(fmt.Sprintf("%q", null), func(t *testing.T) {
+			execSQL(t, pg, db, "TRUNCATE dst")
+			path := filepath.Join(t.TempDir(), "out.csv")
+			file := spec.Connection{Type: spec.TypeCSV, Path: path, NullString: &null}
+			runJob(t, spec.Job{
+				Source:      spec.Source{Connection: postgresConn(pg, db), Query: "SELECT * FROM src ORDER BY id"},
+				Destination: spec.Destination{Connection: file},
+			})
+			runJob(t, spec.Job{
+				Source:      spec.Source{Connection: file},
+				Destination: spec.Destination{Connection: postgresConn(pg, db), Table: "dst"},
+			})
+			want := "1|5|2024-01-02|x\n2|NULL|NULL|NULL\n3|7|2024-03-04|"
+			if null == "" {
+				// With the empty field as NULL, an empty string cannot survive.
+				want = "1|5|2024-01-02|x\n2|NULL|NULL|NULL\n3|7|2024-03-04|NULL"
+			}
+			assertRows(t, pg, db, "SELECT id, n, d, s FROM dst ORDER BY id", want)
+		})
+	}
+
+	job := spec.Job{
+		Source:      spec.Source{Connection: postgresConn(pg, db), Table: "src"},
+		Destination: spec.Destination{Connection: spec.Connection{Type: spec.TypeJSONL, Path: "out.jsonl", NullString: new(string)}},
+	}
+	if _, err := Run(context.Background(), job, Options{Logger: testr.New(t)}); ExitCode(err) != ExitInvalidJob || !strings.Contains(err.Error(), "nullString") {
+		t.Errorf("nullString on a jsonl destination: exit code %d (%v), want %d naming nullString", ExitCode(err), err, ExitInvalidJob)
+	}
+}

@@ -147,6 +147,12 @@ type Connection struct {
 	// compression of csv and jsonl files: none or gzip. Default: gzip when
 	// path ends in ".gz", otherwise none.
 	Compression Compression `json:"compression,omitempty"`
+
+	// nullString is the CSV field text that stands for NULL, such as "" or
+	// "\N". A csv source reads such fields as NULL, and a csv destination
+	// writes NULL as it. Default: unset, so a csv source has no NULLs and a
+	// csv destination writes NULL as an empty field. CSV files only.
+	NullString *string `json:"nullString,omitempty"`
 }
 
 // Source is where a job reads rows.

@@ -211,6 +211,9 @@ func (v *validator) connection(prefix string, c *Connection, allowed []EndpointT
 			v.add(prefix+".compression", "is only for csv and jsonl files; remove it for %s", c.Type)
 		}
 	}
+	if c.NullString != nil && c.Type != TypeCSV {
+		v.add(prefix+".nullString", "is only for csv files; remove it for %s", c.Type)
+	}
 }
 
 func (v *validator) source(s *Source) {

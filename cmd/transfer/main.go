@@ -183,6 +183,8 @@ func check(ctx context.Context, job spec.Job, logger logr.Logger, stdout io.Writ
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
+	// Errors quote SQL, so keep < > & readable instead of \u003c escapes.
+	enc.SetEscapeHTML(false)
 	_ = enc.Encode(out)
 	return transfer.ExitCode(err)
 }
@@ -191,6 +193,8 @@ func check(ctx context.Context, job spec.Job, logger logr.Logger, stdout io.Writ
 func finish(stdout io.Writer, termPath string, sum transfer.Summary, logger logr.Logger) {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
+	// Errors quote SQL, so keep < > & readable instead of \u003c escapes.
+	enc.SetEscapeHTML(false)
 	_ = enc.Encode(sum)
 	if err := writeTerminationMessage(termPath, sum); err != nil {
 		logger.Error(err, "Failed to write the termination message", "path", termPath)

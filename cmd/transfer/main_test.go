@@ -261,3 +261,19 @@ func TestHelpFlagSucceeds(t *testing.T) {
 		t.Errorf("unknown flag: exit code %d, want %d", code, transfer.ExitInvalidJob)
 	}
 }
+
+func TestSummaryKeepsSQLReadable(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "in.csv"), "a<b,a<b\n1,2\n")
+	job := filepath.Join(dir, "job.yaml")
+	writeFile(t, job, "source: {type: csv, path: "+filepath.Join(dir, "in.csv")+"}\ndestination: {type: jsonl, path: "+filepath.Join(dir, "out.jsonl")+"}\n")
+	for _, cmd := range []string{"run", "check"} {
+		code, stdout, _ := runBinary(t, "UTC", nil, cmd, "-f", job, "-termination-message-path", "")
+		if code != transfer.ExitInvalidJob {
+			t.Errorf("%s: exit code %d, want %d", cmd, code, transfer.ExitInvalidJob)
+		}
+		if !strings.Contains(stdout, `a<b`) {
+			t.Errorf("%s output escapes the column name a<b:\n%s", cmd, stdout)
+		}
+	}
+}

@@ -345,3 +345,20 @@ func TestInvalidWhereIsInvalidJob(t *testing.T) {
 		})
 	}
 }
+
+func TestMergeIntoMariaDBAutoIncrement(t *testing.T) {
+	maria := testdb.MariaDB(t)
+	db := maria.NewDatabase(t)
+	execSQL(t, maria, db,
+		"CREATE TABLE items (id INT AUTO_INCREMENT PRIMARY KEY, code VARCHAR(10) NOT NULL UNIQUE, qty INT)",
+		"INSERT INTO items (code, qty) VALUES ('A', 1), ('B', 2)",
+		"CREATE TABLE incoming (seq INT, code VARCHAR(10), qty INT)",
+		"INSERT INTO incoming VALUES (1, 'B', 5), (2, 'C', 7), (3, 'B', 6), (4, 'C', 8)")
+	job := spec.Job{
+		Source: spec.Source{Connection: mysqlConn(maria, db), Query: "SELECT code, qty FROM incoming ORDER BY seq"},
+		Destination: spec.Destination{Connection: mysqlConn(maria, db), Table: "items",
+			Mode: spec.ModeMerge, MergeKeys: []string{"code"}},
+	}
+	runJob(t, job)
+	assertRows(t, maria, db, "SELECT id, code, qty FROM items ORDER BY id", "1|A|1\n2|B|6\n3|C|8")
+}

@@ -38,6 +38,9 @@ type mysqlDest struct {
 	loadTable string // quoted table the rows go into
 	newTable  string // quoted staging table of replace
 	tempTable string // quoted temporary table of merge
+	// supersededTable is the quoted temporary table of merge that lists
+	// the rows a later row with the same key replaces.
+	supersededTable string
 	mergeKeys []string
 
 	loadData bool
@@ -194,12 +197,15 @@ func (d *mysqlDest) prepareTables(ctx context.Context) error {
 		d.run.info("Created destination table", "table", d.dst.Table)
 	}
 	if d.dst.Mode == spec.ModeMerge {
-		d.tempTable = d.q(fmt.Sprintf("ferry_merge_%d", mysqlHandlerSeq.Add(1)))
-		// CREATE ... LIKE would copy the primary key, which rejects a second
-		// row with the same key; the load order column ranks such rows instead.
-		stmt := fmt.Sprintf("CREATE TEMPORARY TABLE %s (%s BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY) SELECT %s FROM %s LIMIT 0",
-			d.tempTable, d.q(loadOrderColumn), d.columnList(), d.table)
-		if err := d.exec(ctx, stmt); err != nil {
+		seq := mysqlHandlerSeq.Add(1)
+		d.tempTable = d.q(fmt.Sprintf("ferry_merge_%d", seq))
+		if err := d.createMergeTable(ctx); err != nil {
+			return err
+		}
+		// Created here rather than in the transaction, because servers with
+		// enforce_gtid_consistency reject CREATE TEMPORARY TABLE inside one.
+		d.supersededTable = d.q(fmt.Sprintf("ferry_merge_%d_superseded", seq))
+		if err := d.exec(ctx, fmt.Sprintf("CREATE TEMPORARY TABLE %s (%s BIGINT NOT NULL PRIMARY KEY)", d.supersededTable, d.q(loadOrderColumn))); err != nil {
 			return err
 		}
 		d.loadTable = d.tempTable
@@ -207,13 +213,61 @@ func (d *mysqlDest) prepareTables(ctx context.Context) error {
 	return nil
 }
 
-// columnList returns the quoted names of the loaded columns.
-func (d *mysqlDest) columnList() string {
-	names := make([]string, len(d.schema.Columns))
-	for i, c := range d.schema.Columns {
-		names[i] = d.q(c.Name)
+// createMergeTable creates the merge's temporary table as a copy of the
+// destination without its unique keys, which would reject a second row with
+// the same key, and with a load order column that ranks such rows instead.
+// It avoids CREATE TABLE ... SELECT, which servers with
+// enforce_gtid_consistency reject.
+func (d *mysqlDest) createMergeTable(ctx context.Context) error {
+	if err := d.exec(ctx, "CREATE TEMPORARY TABLE "+d.tempTable+" LIKE "+d.table); err != nil {
+		return err
 	}
-	return strings.Join(names, ", ")
+	schemaName, name := splitTableName(d.dst.Table)
+	schemaExpr := "DATABASE()"
+	if schemaName != "" {
+		schemaExpr = mysqlDialect{}.quoteString(schemaName)
+	}
+	var changes []string
+	// An AUTO_INCREMENT column must stay a key, so it becomes a plain
+	// nullable column first; the destination still numbers the rows.
+	autoColumns := fmt.Sprintf(`SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND EXTRA LIKE '%%auto_increment%%'`, schemaExpr, mysqlDialect{}.quoteString(name))
+	if err := d.queryStrings(ctx, autoColumns, func(v []string) {
+		changes = append(changes, fmt.Sprintf("MODIFY %s %s NULL", d.q(v[0]), v[1]))
+	}); err != nil {
+		return err
+	}
+	uniqueKeys := fmt.Sprintf(`SELECT DISTINCT INDEX_NAME, '' FROM information_schema.STATISTICS
+		WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND NON_UNIQUE = 0`, schemaExpr, mysqlDialect{}.quoteString(name))
+	if err := d.queryStrings(ctx, uniqueKeys, func(v []string) {
+		if v[0] == "PRIMARY" {
+			changes = append(changes, "DROP PRIMARY KEY")
+		} else {
+			changes = append(changes, "DROP INDEX "+d.q(v[0]))
+		}
+	}); err != nil {
+		return err
+	}
+	order := d.q(loadOrderColumn)
+	changes = append(changes, fmt.Sprintf("ADD COLUMN %s BIGINT NOT NULL AUTO_INCREMENT", order), fmt.Sprintf("ADD PRIMARY KEY (%s)", order))
+	return d.exec(ctx, "ALTER TABLE "+d.tempTable+" "+strings.Join(changes, ", "))
+}
+
+// queryStrings calls row with the two text columns of each row of q.
+func (d *mysqlDest) queryStrings(ctx context.Context, q string, row func([]string)) error {
+	rows, err := d.conn.QueryContext(ctx, q)
+	if err != nil {
+		return classifyMySQL(err, "failed to read the keys of %s", d.dst.Table)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		v := make([]string, 2)
+		if err := rows.Scan(&v[0], &v[1]); err != nil {
+			return classifyMySQL(err, "failed to read the keys of %s", d.dst.Table)
+		}
+		row(v)
+	}
+	return rows.Err()
 }
 
 func (d *mysqlDest) exec(ctx context.Context, stmt string) error {
@@ -622,12 +676,10 @@ func (d *mysqlDest) merge(ctx context.Context) error {
 // collected in a second temporary table.
 func (d *mysqlDest) dropSupersededRows(ctx context.Context) error {
 	order := d.q(loadOrderColumn)
-	superseded := d.q(strings.Trim(d.tempTable, "`") + "_superseded")
 	stmts := []string{
-		fmt.Sprintf("CREATE TEMPORARY TABLE %s (PRIMARY KEY (%s)) %s", superseded, order,
+		fmt.Sprintf("INSERT INTO %s (%s) %s", d.supersededTable, order,
 			supersededRowsQuery(mysqlDialect{}, d.tempTable, order, d.mergeKeys)),
-		fmt.Sprintf("DELETE s FROM %s AS s JOIN %s AS x ON s.%s = x.%s", d.tempTable, superseded, order, order),
-		"DROP TEMPORARY TABLE " + superseded,
+		fmt.Sprintf("DELETE s FROM %s AS s JOIN %s AS x ON s.%s = x.%s", d.tempTable, d.supersededTable, order, order),
 	}
 	for _, stmt := range stmts {
 		if _, err := d.tx.ExecContext(ctx, stmt); err != nil {
@@ -699,6 +751,9 @@ func (d *mysqlDest) close() {
 	}
 	if d.tempTable != "" && d.conn != nil {
 		_, _ = d.conn.ExecContext(context.Background(), "DROP TEMPORARY TABLE IF EXISTS "+d.tempTable)
+	}
+	if d.supersededTable != "" && d.conn != nil {
+		_, _ = d.conn.ExecContext(context.Background(), "DROP TEMPORARY TABLE IF EXISTS "+d.supersededTable)
 	}
 	if d.conn != nil {
 		d.conn.Close()

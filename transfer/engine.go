@@ -355,7 +355,7 @@ func (r *run) info(msg string, kv ...any) {
 }
 
 // warnLog logs at slog's WARN level, which logr has no method for, so a
-// handler behind the logger sees a warning rather than an info line.
+// handler behind the logger receives a warning rather than an info line.
 func (r *run) warnLog(msg string, kv ...any) {
 	slog.New(logr.ToSlogHandler(r.log)).Warn(msg, kv...)
 	r.report("warn", msg, kv...)

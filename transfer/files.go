@@ -320,8 +320,8 @@ func (s *jsonlSource) read(ctx context.Context, req readRequest) ([]any, error) 
 	return nil, b.flush(ctx)
 }
 
-// jsonlValue converts one JSON value to the column's kind. Its error says
-// how the value fails the kind, in words for the user.
+// jsonlValue converts one JSON value to the column's kind. Its error
+// describes, in words for the user, how the value fails the kind.
 func jsonlValue(c *Column, raw json.RawMessage) (any, error) {
 	if string(raw) == "null" {
 		return nil, nil
@@ -397,9 +397,9 @@ type fileDest struct {
 func (d *fileDest) secrets() []string { return nil }
 
 // createTempOutput creates a hidden file in dir that commit renames to
-// name. Unlike os.CreateTemp, which always uses mode 0600, it asks for 0666
-// so the finished file gets the permissions the umask allows, as a file
-// written by any other tool would.
+// name. Unlike os.CreateTemp, which always uses mode 0600, it requests
+// mode 0666, so the finished file gets the permissions the umask allows, as
+// a file written by any other tool would.
 func createTempOutput(dir, name string) (*os.File, error) {
 	for range 100 {
 		path := filepath.Join(dir, "."+name+".ferry-"+rand.Text())

@@ -222,6 +222,7 @@ func (d *mysqlDest) createMergeTable(ctx context.Context) error {
 	if err := d.exec(ctx, "CREATE TEMPORARY TABLE "+d.tempTable+" LIKE "+d.table); err != nil {
 		return err
 	}
+
 	schemaName, name := splitTableName(d.dst.Table)
 	schemaExpr := "DATABASE()"
 	if schemaName != "" {
@@ -237,6 +238,7 @@ func (d *mysqlDest) createMergeTable(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+
 	uniqueKeys := fmt.Sprintf(`SELECT DISTINCT INDEX_NAME, '' FROM information_schema.STATISTICS
 		WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND NON_UNIQUE = 0`, schemaExpr, mysqlDialect{}.quoteString(name))
 	if err := d.queryStrings(ctx, uniqueKeys, func(v []string) {
@@ -248,6 +250,7 @@ func (d *mysqlDest) createMergeTable(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+
 	order := d.q(loadOrderColumn)
 	changes = append(changes, fmt.Sprintf("ADD COLUMN %s BIGINT NOT NULL AUTO_INCREMENT", order), fmt.Sprintf("ADD PRIMARY KEY (%s)", order))
 	return d.exec(ctx, "ALTER TABLE "+d.tempTable+" "+strings.Join(changes, ", "))

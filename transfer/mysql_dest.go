@@ -41,7 +41,7 @@ type mysqlDest struct {
 	// supersededTable is the quoted temporary table of merge that lists
 	// the rows a later row with the same key replaces.
 	supersededTable string
-	mergeKeys []string
+	mergeKeys       []string
 
 	loadData bool
 	pipe     *io.PipeWriter

@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -384,8 +383,6 @@ func DefaultParallelism() int {
 	}
 	return n
 }
-
-var errStopReading = errors.New("row limit reached")
 
 // Check validates the job, connects to the source and reads its schema,
 // and connects to the destination and verifies that a load could start.

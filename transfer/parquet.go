@@ -15,7 +15,7 @@ import (
 // DECIMAL byte arrays, dates DATE and timestamps microsecond TIMESTAMPs.
 // TIME durations become strings, because Parquet TIME cannot exceed 24 hours.
 type parquetWriter struct {
-	w       *parquet.Writer
+	w       *parquet.GenericWriter[any]
 	columns []Column
 	// leaf[i] is the Parquet column index of source column i.
 	leaf []int
@@ -49,7 +49,7 @@ func newParquetWriter(out io.Writer, schema Schema) (*parquetWriter, error) {
 			options = append(options, parquet.SkipPageBounds(c.Name), parquet.SkipPageStatistics(c.Name))
 		}
 	}
-	pw.w = parquet.NewWriter(out, options...)
+	pw.w = parquet.NewGenericWriter[any](out, options...)
 	return pw, nil
 }
 

@@ -37,8 +37,9 @@ started_at="${SECONDS}"
 current_step=""
 current_log=""
 
+# say prints a progress line with the seconds since the demo started.
 say() {
-  printf '==> %s\n' "$*"
+  printf '==> [%3ds] %s\n' "$((SECONDS - started_at))" "$*"
 }
 
 die() {

@@ -30,7 +30,9 @@ func (a *adminCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet(a.name, flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	fs.StringVar(&a.server, "server", envOr("FERRY_SERVER", "http://127.0.0.1:8080"), "control plane URL (environment FERRY_SERVER)")
-	fs.StringVar(&a.token, "admin-token", os.Getenv("FERRY_ADMIN_TOKEN"), "admin API token (environment FERRY_ADMIN_TOKEN)")
+	// The default stays empty so that -h never prints the token; client()
+	// falls back to the environment.
+	fs.StringVar(&a.token, "admin-token", "", "admin API token (default: environment FERRY_ADMIN_TOKEN)")
 	fs.StringVar(&a.output, "o", "table", "output format: table or json")
 	return fs
 }
@@ -70,6 +72,9 @@ func (a *adminCmd) parse(fs *flag.FlagSet, args []string, positional ...string) 
 }
 
 func (a *adminCmd) client() (*admin.Client, error) {
+	if a.token == "" {
+		a.token = os.Getenv("FERRY_ADMIN_TOKEN")
+	}
 	if a.token == "" {
 		return nil, errors.New("no admin token: set FERRY_ADMIN_TOKEN or pass --admin-token")
 	}

@@ -177,3 +177,24 @@ func TestUnknownCommand(t *testing.T) {
 		})
 	}
 }
+
+func TestHelpHidesAdminToken(t *testing.T) {
+	t.Setenv("FERRY_ADMIN_TOKEN", "ferry_admin_secret_for_test")
+	var stdout, stderr bytes.Buffer
+	_ = run(context.Background(), []string{"job", "list", "-h"}, &stdout, &stderr)
+	if !strings.Contains(stderr.String(), "-admin-token") {
+		t.Fatalf("job list -h printed %q, want the flag list", stderr.String())
+	}
+	if strings.Contains(stdout.String()+stderr.String(), "ferry_admin_secret_for_test") {
+		t.Errorf("job list -h printed the admin token from FERRY_ADMIN_TOKEN")
+	}
+}
+
+func TestAdminTokenFromEnvironment(t *testing.T) {
+	env := cptest.Start(t)
+	t.Setenv("FERRY_ADMIN_TOKEN", env.AdminToken)
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"cluster", "list", "--server", env.URL}, &stdout, &stderr); err != nil {
+		t.Fatalf("cluster list with FERRY_ADMIN_TOKEN: %v (stderr %q)", err, stderr.String())
+	}
+}

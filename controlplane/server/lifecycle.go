@@ -134,7 +134,7 @@ func (s *Server) applyAck(ctx context.Context, q store.Querier, runnerID string,
 	if err != nil {
 		return err
 	}
-	if job.State != protocol.StateAssigned || job.Epoch != ack.Epoch || job.RunnerID != runnerID || !now.Before(job.LeaseExpiresAt) {
+	if job.State != protocol.StateAssigned || job.Epoch != ack.Epoch || job.RunnerID != runnerID || !now.Before(s.leaseEnd(job)) {
 		return nil
 	}
 	job.State = protocol.StateAccepted

@@ -74,6 +74,11 @@ type Server struct {
 	hub     *hub
 	handler http.Handler
 
+	// startedAt is when this server was created. Runners could not reach a
+	// server that was down, so their silence and their leases are measured
+	// from no earlier than this.
+	startedAt time.Time
+
 	// closed ends every long poll at once when the server stops.
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -112,6 +117,8 @@ func New(opts Options) (*Server, error) {
 		log:    opts.Logger,
 		hub:    newHub(),
 		closed: make(chan struct{}),
+
+		startedAt: opts.Clock.Now(),
 	}
 	s.handler = s.logRequests(s.routes())
 	return s, nil

@@ -39,7 +39,7 @@ func (s *Server) expireLeases(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if job.State != protocol.StateAssigned || now.Before(job.LeaseExpiresAt) {
+			if job.State != protocol.StateAssigned || now.Before(s.leaseEnd(job)) {
 				return nil
 			}
 			if job.Attempts >= s.opts.MaxAttempts {
@@ -80,7 +80,9 @@ func (s *Server) markSilentRunners(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			silence := now.Sub(runner.LastHeartbeatAt)
+			// Silence counts from the server's start at the earliest: a
+			// runner cannot heartbeat to a server that is down.
+			silence := now.Sub(later(runner.LastHeartbeatAt, s.startedAt))
 			if runner.State == store.RunnerOffline || silence < s.offlineBound(runner) {
 				return nil
 			}
@@ -136,4 +138,19 @@ func (s *Server) failMissingResults(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// leaseEnd is when job's assignment returns to the queue. A lease that ran
+// out while this server was down lasts a full lease past the start, because
+// the runner could not acknowledge it meanwhile.
+func (s *Server) leaseEnd(job store.Job) time.Time {
+	return later(job.LeaseExpiresAt, s.startedAt.Add(s.opts.LeaseDuration))
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

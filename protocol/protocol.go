@@ -394,6 +394,10 @@ type ResultRequest struct {
 	Error string `json:"error,omitempty"`
 	// ExitCode is the engine's exit code.
 	ExitCode int `json:"exitCode"`
+	// Interrupted marks a failed run that a signal stopped, such as the
+	// SIGTERM of a deleted pod. Optional, default false. The control plane
+	// then waits for the runner's status, which knows why the pod stopped.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // Empty is the body of responses that carry nothing.

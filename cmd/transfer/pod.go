@@ -71,6 +71,14 @@ func runPod(ctx context.Context, logger logr.Logger, stdout io.Writer, termPath 
 
 	rep := newPodReporter(cp, jobID, epoch, resp.NoSendPreview, logger)
 	go rep.ship(ctx)
+	// In pod mode ctx ends only on SIGINT or SIGTERM: the kubelet sends
+	// SIGTERM when the pod is deleted, passes its deadline or is cancelled.
+	stopLogging := context.AfterFunc(ctx, func() {
+		cause := context.Cause(ctx)
+		logger.Info("Stop signal received; ending the run", "cause", cause.Error())
+		rep.Log(transfer.LogLine{Time: time.Now().UTC(), Level: "info", Message: "Stop signal received (" + cause.Error() + "); ending the run"})
+	})
+	defer stopLogging()
 
 	job, err := spec.DecodeStrict(resp.Spec)
 	if err == nil {
@@ -93,10 +101,16 @@ func runPod(ctx context.Context, logger logr.Logger, stdout io.Writer, termPath 
 		}
 	}
 
+	// A run that a signal stopped failed because of the pod's fate, which
+	// the operator reports with the precise reason (PodDeleted,
+	// DeadlineExceeded, Cancelled and so on). Marking the result as
+	// interrupted lets that reason win over the engine's "context canceled".
+	interrupted := sum.Status != transfer.StatusSucceeded && ctx.Err() != nil
+
 	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resultTimeout)
 	defer cancel()
 	rep.flush(finishCtx)
-	if err := rep.sendResult(finishCtx, sum); err != nil {
+	if err := rep.sendResult(finishCtx, sum, interrupted); err != nil {
 		logger.Error(err, "Failed to report the result to the control plane")
 	}
 	finish(stdout, termPath, sum, logger)
@@ -243,10 +257,12 @@ func (p *podReporter) flush(ctx context.Context) {
 	}
 }
 
-func (p *podReporter) sendResult(ctx context.Context, sum transfer.Summary) error {
+// sendResult sends the run's summary as the attempt's result. interrupted
+// marks a failed run that a stop signal ended.
+func (p *podReporter) sendResult(ctx context.Context, sum transfer.Summary, interrupted bool) error {
 	req := protocol.ResultRequest{Epoch: p.epoch, Succeeded: sum.Status == transfer.StatusSucceeded,
 		Rows: sum.Rows, Bytes: sum.Bytes, DurationSeconds: sum.DurationSeconds, Warnings: sum.Warnings,
-		Error: sum.Error, ExitCode: sum.ExitCode}
+		Error: sum.Error, ExitCode: sum.ExitCode, Interrupted: interrupted}
 	if sum.LastRecord != nil {
 		raw, err := json.Marshal(sum.LastRecord)
 		if err != nil {

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/protocol"
 	"github.com/ferryhq/ferry/transfer"
@@ -208,5 +213,129 @@ func TestPodFailureWritesTerminationMessage(t *testing.T) {
 				t.Error("the job token appears in the output")
 			}
 		})
+	}
+}
+
+// TestPodStoppedBySignalReportsInterrupted stops a running pod with SIGTERM,
+// as the kubelet does when the pod is deleted, and checks that the result
+// is marked as interrupted so the operator's reason decides the job.
+func TestPodStoppedBySignalReportsInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	// A named pipe keeps the run reading until the test closes it.
+	fifo := filepath.Join(dir, "in.csv")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cp := &fakeControlPlane{spec: `{"source": {"type": "csv", "path": "` + fifo +
+		`"}, "destination": {"type": "jsonl", "path": "` + filepath.Join(dir, "out.jsonl") + `"}}`}
+	srv := httptest.NewServer(cp.handler())
+	defer srv.Close()
+
+	term := filepath.Join(dir, "termination-log")
+	cmd := exec.CommandContext(t.Context(), binary, "pod", "-termination-message-path", term)
+	cmd.Env = append(append(os.Environ(), "TZ=UTC", "FERRY_JOB_TOKEN="), podEnv(srv.URL)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Opening the pipe for writing returns once the run has opened it.
+	writer, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.WriteString("id\n1\n2\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	signalSeen := make(chan struct{})
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		scanner := bufio.NewScanner(stderr)
+		seen := false
+		for scanner.Scan() {
+			logs.WriteString(scanner.Text() + "\n")
+			if !seen && strings.Contains(scanner.Text(), "Stop signal received") {
+				seen = true
+				close(signalSeen)
+			}
+		}
+	}()
+	// The run sees the end of the input only after it has seen the signal.
+	// The minute is a safety net so that a pod that ignores the signal
+	// fails the checks below instead of hanging the test.
+	select {
+	case <-signalSeen:
+	case <-time.After(time.Minute):
+		t.Error("the pod logged nothing about the stop signal")
+	}
+	if err := writer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-readDone
+	err = cmd.Wait()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != transfer.ExitCancelled {
+		t.Errorf("exit = %v, want exit code %d\n%s", err, transfer.ExitCancelled, logs.String())
+	}
+
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.result == nil {
+		t.Fatalf("the pod sent no result\n%s", logs.String())
+	}
+	if cp.result.Succeeded {
+		t.Error("result.succeeded = true, want false")
+	}
+	if !cp.result.Interrupted {
+		t.Errorf("result.interrupted = false, want true: %+v", *cp.result)
+	}
+	if cp.result.ExitCode != transfer.ExitCancelled {
+		t.Errorf("result.exitCode = %d, want %d", cp.result.ExitCode, transfer.ExitCancelled)
+	}
+	stopLogged := false
+	for _, l := range cp.logs {
+		stopLogged = stopLogged || strings.Contains(l.Message, "Stop signal received")
+	}
+	if !stopLogged {
+		t.Errorf("the control plane got no log line about the stop signal: %+v", cp.logs)
+	}
+
+	data, err := os.ReadFile(term)
+	if err != nil {
+		t.Fatalf("no termination message: %v", err)
+	}
+	var sum transfer.Summary
+	if err := json.Unmarshal(data, &sum); err != nil {
+		t.Fatalf("termination message is not a summary: %v\n%s", err, data)
+	}
+	if sum.Status != transfer.StatusCancelled {
+		t.Errorf("termination message status = %q, want %q", sum.Status, transfer.StatusCancelled)
+	}
+}
+
+// TestPodSucceededRunNotInterrupted checks that a run that ends on its own
+// sends no interrupted mark.
+func TestPodSucceededRunNotInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "in.csv"), "id\n1\n")
+	cp := &fakeControlPlane{spec: `{"source": {"type": "csv", "path": "` + filepath.Join(dir, "in.csv") +
+		`"}, "destination": {"type": "jsonl", "path": "` + filepath.Join(dir, "out.jsonl") + `"}}`}
+	srv := httptest.NewServer(cp.handler())
+	defer srv.Close()
+
+	if code, stdout, stderr := runBinary(t, "UTC", podEnv(srv.URL), "pod", "-termination-message-path", ""); code != 0 {
+		t.Fatalf("exit code %d\n%s\n%s", code, stdout, stderr)
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.result == nil || cp.result.Interrupted {
+		t.Errorf("result = %+v, want one without the interrupted mark", cp.result)
 	}
 }

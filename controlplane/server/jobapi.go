@@ -212,17 +212,22 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 			// A resent result: the first one is kept.
 			return protocol.Empty{}, nil
 		}
-		raw, err := json.Marshal(req)
+		now := s.clock.Now()
+		raw, err := json.Marshal(storedResult{ResultRequest: req, ReceivedAt: now})
 		if err != nil {
 			return nil, err
 		}
-		now := s.clock.Now()
 		job.Result, job.UpdatedAt = raw, now
 		if job.State.IsTerminal() {
 			return protocol.Empty{}, q.UpdateJob(ctx, *job)
 		}
 		job.Rows, job.Bytes = max(job.Rows, req.Rows), max(job.Bytes, req.Bytes)
 		switch {
+		case awaitsRunnerStatus(req) && !job.OperatorPhase.IsTerminal():
+			// The runner's final status names why the pod was stopped;
+			// failInterruptedRuns ends the job if that status never comes.
+			s.logJob(*job, "Engine stopped by a signal; waiting for the runner's final status", "error", req.Error)
+			return protocol.Empty{}, q.UpdateJob(ctx, *job)
 		case !req.Succeeded:
 			msg := req.Error
 			if msg == "" {

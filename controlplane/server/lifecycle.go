@@ -372,8 +372,14 @@ func (s *Server) reportStatus(ctx context.Context, runner store.Runner, jobID st
 			s.markRunning(&job, req.StartedAt, now)
 		case protocol.PhaseSucceeded:
 			s.markRunning(&job, req.StartedAt, now)
-			if result, ok := decodeResult(job.Result); ok && result.Succeeded {
-				if err := s.finish(ctx, q, &job, protocol.StateSucceeded, "", "", now); err != nil {
+			if result, ok := decodeResult(job.Result); ok {
+				// Only an interrupted run leaves a failed result on a job
+				// that is still open; the engine's failure wins.
+				final, reason, message := protocol.StateSucceeded, "", ""
+				if !result.Succeeded {
+					final, reason, message = protocol.StateFailed, protocol.ReasonEngineFailed, result.Error
+				}
+				if err := s.finish(ctx, q, &job, final, reason, message, now); err != nil {
 					return err
 				}
 				state = job.State

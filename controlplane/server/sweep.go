@@ -10,8 +10,9 @@ import (
 )
 
 // Sweep ends what time has ended: it requeues (or fails) assignments whose
-// lease expired, marks silent runners OFFLINE and fails their jobs, and
-// fails jobs whose engine result never came. Run calls it every
+// lease expired, marks silent runners OFFLINE and fails their jobs, fails
+// jobs whose engine result never came, and fails interrupted jobs whose
+// runner never sent a final status. Run calls it every
 // SweepInterval; tests call it after moving a fake clock.
 func (s *Server) Sweep(ctx context.Context) error {
 	if err := s.expireLeases(ctx); err != nil {
@@ -22,6 +23,9 @@ func (s *Server) Sweep(ctx context.Context) error {
 	}
 	if err := s.failMissingResults(ctx); err != nil {
 		return fmt.Errorf("failed to end jobs without a result: %w", err)
+	}
+	if err := s.failInterruptedRuns(ctx); err != nil {
+		return fmt.Errorf("failed to end interrupted jobs without a final status: %w", err)
 	}
 	return nil
 }

@@ -170,14 +170,18 @@ type Job struct {
 	Epoch    int64  `json:"epoch"`
 	Attempts int    `json:"attempts"`
 	RunnerID string `json:"runnerID,omitempty"`
-	// OperatorPhase is the last phase the runner reported.
+	// OperatorPhase is the last phase the runner reported, kept after the
+	// job has ended.
 	OperatorPhase protocol.JobPhase `json:"operatorPhase,omitempty"`
-	Rows          int64             `json:"rows"`
-	Bytes         int64             `json:"bytes"`
-	CreatedAt     time.Time         `json:"createdAt"`
-	AssignedAt    *time.Time        `json:"assignedAt,omitempty"`
-	StartedAt     *time.Time        `json:"startedAt,omitempty"`
-	FinishedAt    *time.Time        `json:"finishedAt,omitempty"`
+	// OperatorReason is the reason of the runner's last report, such as
+	// PodDeleted, or empty.
+	OperatorReason string     `json:"operatorReason,omitempty"`
+	Rows           int64      `json:"rows"`
+	Bytes          int64      `json:"bytes"`
+	CreatedAt      time.Time  `json:"createdAt"`
+	AssignedAt     *time.Time `json:"assignedAt,omitempty"`
+	StartedAt      *time.Time `json:"startedAt,omitempty"`
+	FinishedAt     *time.Time `json:"finishedAt,omitempty"`
 	// Result is the engine's summary of the current attempt, once sent.
 	Result *protocol.ResultRequest `json:"result,omitempty"`
 	// Preview is the column schema and sample rows of a preview job.

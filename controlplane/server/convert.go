@@ -45,7 +45,7 @@ func toAdminJob(j store.Job) admin.Job {
 	out := admin.Job{
 		ID: j.ID, ConfigID: j.ConfigID, ConfigName: j.ConfigName, ClusterID: j.ClusterID, Type: j.Type, State: j.State,
 		Reason: j.Reason, Message: j.Message, Epoch: j.Epoch, Attempts: j.Attempts, RunnerID: j.RunnerID,
-		OperatorPhase: j.OperatorPhase, Rows: j.Rows, Bytes: j.Bytes, CreatedAt: j.CreatedAt,
+		OperatorPhase: j.OperatorPhase, OperatorReason: j.OperatorReason, Rows: j.Rows, Bytes: j.Bytes, CreatedAt: j.CreatedAt,
 		AssignedAt: timePtr(j.AssignedAt), StartedAt: timePtr(j.StartedAt), FinishedAt: timePtr(j.FinishedAt),
 	}
 	if len(j.Result) > 0 {

@@ -351,8 +351,9 @@ func (s *Server) reportStatus(ctx context.Context, runner store.Runner, jobID st
 		}
 		state = job.State
 		if job.State.IsTerminal() {
-			// Already decided; acknowledge so the runner stops resending.
-			return nil
+			// Already decided. Record the report so the job shows the pod's
+			// end, and acknowledge so the runner stops resending.
+			return s.recordLateStatus(ctx, q, job, req, now)
 		}
 		if req.Rows > job.Rows {
 			job.Rows = req.Rows
@@ -416,6 +417,22 @@ func (s *Server) markRunning(job *store.Job, startedAt *time.Time, now time.Time
 		job.StartedAt = *startedAt
 	}
 	s.logJob(*job, "Job running")
+}
+
+// recordLateStatus stores the runner's report on a job that has already
+// ended, so the job shows how the runner saw the attempt end. A late
+// non-terminal report does not replace a terminal one.
+func (s *Server) recordLateStatus(ctx context.Context, q store.Querier, job store.Job, req protocol.JobStatusRequest, now time.Time) error {
+	if job.OperatorPhase.IsTerminal() && !req.Phase.IsTerminal() {
+		return nil
+	}
+	if job.OperatorPhase == req.Phase && job.OperatorReason == req.Reason && job.OperatorMessage == req.Message {
+		// A resent report changes nothing.
+		return nil
+	}
+	job.OperatorPhase, job.OperatorReason, job.OperatorMessage, job.OperatorAt = req.Phase, req.Reason, req.Message, now
+	job.UpdatedAt = now
+	return q.UpdateJob(ctx, job)
 }
 
 // checkEpoch rejects a write for an attempt other than the job's current one.

@@ -75,8 +75,10 @@ func runPod(ctx context.Context, logger logr.Logger, stdout io.Writer, termPath 
 	// SIGTERM when the pod is deleted, passes its deadline or is cancelled.
 	stopLogging := context.AfterFunc(ctx, func() {
 		cause := context.Cause(ctx)
-		logger.Info("Stop signal received; ending the run", "cause", cause.Error())
+		// The line for the control plane is queued first, so a reader of
+		// stderr knows that the final flush includes it.
 		rep.Log(transfer.LogLine{Time: time.Now().UTC(), Level: "info", Message: "Stop signal received (" + cause.Error() + "); ending the run"})
+		logger.Info("Stop signal received; ending the run", "cause", cause.Error())
 	})
 	defer stopLogging()
 

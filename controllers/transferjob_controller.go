@@ -47,6 +47,10 @@ const (
 	DefaultDeadlineGrace = 10 * time.Minute
 )
 
+// conflictRequeueDelay is how long a reconcile whose status write met a
+// newer version of the TransferJob waits before it runs again.
+const conflictRequeueDelay = 100 * time.Millisecond
+
 // runnerMissingRecheck is how often a TransferJob whose TransferRunner is
 // missing is looked at again.
 const runnerMissingRecheck = 30 * time.Second
@@ -139,6 +143,16 @@ func (r *TransferJobReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return result, err
 	}
 	if writeErr := r.writeStatus(ctx, original, tj); writeErr != nil {
+		// A conflict means another writer, usually the poller or an
+		// earlier reconcile, changed the TransferJob after the cache
+		// served it. The change brings a new reconcile; the requeue only
+		// guards against a missed watch event. The next reconcile repeats
+		// this one's steps: observe records a pod that already exists as
+		// created, and reports are sent again.
+		if err == nil && apierrors.IsConflict(writeErr) {
+			log.V(1).Info("TransferJob changed during the reconcile; requeueing", "error", writeErr.Error())
+			return ctrl.Result{RequeueAfter: conflictRequeueDelay}, nil
+		}
 		return ctrl.Result{}, errors.Join(err, writeErr)
 	}
 	r.afterStatusWrite(ctx, rec)
@@ -217,13 +231,20 @@ func initStatus(tj *transferv1.TransferJob, now time.Time) {
 }
 
 // startPod creates the job's pod. A job whose resource class the runner does
-// not define fails without a pod.
+// not define, or whose pod the API server rejects, fails without a pod.
 func (r *TransferJobReconciler) startPod(ctx context.Context, rec *jobReconcile, runner *transferv1.TransferRunner) (ctrl.Result, error) {
 	tj := rec.tj
 	pod, err := r.createPod(ctx, tj, runner)
 	var unknownClass *errUnknownResourceClass
 	if errors.As(err, &unknownClass) {
 		r.finish(rec, transferv1.JobFailed, transferv1.JobReasonUnknownResourceClass, unknownClass.Error(), nil)
+		return ctrl.Result{}, nil
+	}
+	var rejected *errPodRejected
+	if errors.As(err, &rejected) {
+		message := fmt.Sprintf("the API server rejected pod %s: %s; check spec.jobTemplate of TransferRunner %s and the namespace's admission policies",
+			tj.Status.PodName, rejected.Error(), runner.Name)
+		r.finish(rec, transferv1.JobFailed, transferv1.JobReasonInvalidPodSpec, message, nil)
 		return ctrl.Result{}, nil
 	}
 	if err != nil {
@@ -250,6 +271,14 @@ func (r *TransferJobReconciler) observe(ctx context.Context, rec *jobReconcile, 
 	}
 	obs := observePod(pod, rec.now, waitingSince, r.policy())
 
+	// The status write that recorded the pod's creation may have been lost
+	// to a conflict. Recording it now, with the pod's creation time, keeps
+	// the deadline counting from the right moment and makes a later
+	// deletion of the pod end the job.
+	if !isConditionTrue(tj, transferv1.JobConditionPodCreated) {
+		setCondition(tj, transferv1.JobConditionPodCreated, metav1.ConditionTrue, transferv1.JobReasonPodCreated,
+			fmt.Sprintf("created pod %s", pod.Name), pod.CreationTimestamp.Time)
+	}
 	tj.Status.PodName = pod.Name
 	if obs.startTime != nil && tj.Status.StartTime == nil {
 		tj.Status.StartTime = obs.startTime
@@ -301,9 +330,12 @@ func (r *TransferJobReconciler) cancel(ctx context.Context, rec *jobReconcile, p
 	if err := r.deletePod(ctx, pod); err != nil {
 		return err
 	}
-	message := "cancelled by the control plane"
+	// spec.cancel is set by the runner's poller on the control plane's
+	// request, or by hand. Only cancelReason shows which, so the message
+	// names no origin.
+	message := "cancel requested through spec.cancel without a cancelReason"
 	if rec.tj.Spec.CancelReason != "" {
-		message += ": " + rec.tj.Spec.CancelReason
+		message = "cancel requested: " + rec.tj.Spec.CancelReason
 	}
 	if pod == nil {
 		message += "; no pod was running"

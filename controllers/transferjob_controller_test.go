@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -338,6 +339,38 @@ func TestTransferJobUnknownResourceClass(t *testing.T) {
 	}
 }
 
+func TestTransferJobInvalidPodSpec(t *testing.T) {
+	// A label value with spaces passes the CRD's schema, which does not
+	// check label values, and fails the API server's pod validation.
+	f := newJobFixture(t, fixtureOptions{runner: func(r *transferv1.TransferRunner) {
+		r.Spec.JobTemplate.Labels = map[string]string{"team": "data team"}
+	}})
+	tj := f.createJob("invalid-pod", 1, nil)
+
+	got := f.waitPhase(tj.Name, transferv1.JobFailed)
+	if got.Status.Reason != transferv1.JobReasonInvalidPodSpec {
+		t.Errorf("reason = %s, want %s", got.Status.Reason, transferv1.JobReasonInvalidPodSpec)
+	}
+	if !strings.Contains(got.Status.Message, "is invalid") || !strings.Contains(got.Status.Message, "data team") {
+		t.Errorf("message = %q, want the API server's validation error", got.Status.Message)
+	}
+	if pods := f.listPods(); len(pods) != 0 {
+		t.Errorf("namespace has %d pods, want none", len(pods))
+	}
+	eventually(t, waitTimeout, func() error {
+		list := &eventsv1.EventList{}
+		if err := f.c.List(f.ctx, list, client.InNamespace(f.ns)); err != nil {
+			return err
+		}
+		for _, e := range list.Items {
+			if e.Regarding.Name == tj.Name && e.Reason == transferv1.JobReasonInvalidPodSpec && e.Type == corev1.EventTypeWarning {
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s warning event on TransferJob %s among %d events", transferv1.JobReasonInvalidPodSpec, tj.Name, len(list.Items))
+	})
+}
+
 func TestTransferJobPodEventsInMessage(t *testing.T) {
 	f := newJobFixture(t, fixtureOptions{})
 	tj := f.createJob("events", 1, nil)
@@ -351,11 +384,24 @@ func TestTransferJobPodEventsInMessage(t *testing.T) {
 		Count: 3, FirstTimestamp: metav1.Now(), LastTimestamp: metav1.Now(),
 		Source: corev1.EventSource{Component: "kubelet"},
 	})
+	f.create(&corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name + ".dns", Namespace: f.ns},
+		InvolvedObject: corev1.ObjectReference{
+			Kind: "Pod", Namespace: f.ns, Name: pod.Name, UID: pod.UID, APIVersion: "v1",
+		},
+		Type: corev1.EventTypeWarning, Reason: "MissingClusterDNS",
+		Message: `pod: "` + pod.Name + `". kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.`,
+		Count:   1, FirstTimestamp: metav1.Now(), LastTimestamp: metav1.Now(),
+		Source: corev1.EventSource{Component: "kubelet"},
+	})
 	f.setPodStatus(pod, terminatedStatus(corev1.PodFailed, corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}))
 
 	got := f.waitPhase(tj.Name, transferv1.JobFailed)
 	if !strings.Contains(got.Status.Message, `FailedMount: MountVolume.SetUp failed for volume "data" (x3)`) {
 		t.Errorf("message = %q, want the pod's warning event", got.Status.Message)
+	}
+	if strings.Contains(got.Status.Message, "MissingClusterDNS") {
+		t.Errorf("message = %q, want no MissingClusterDNS event", got.Status.Message)
 	}
 }
 
@@ -370,8 +416,8 @@ func TestTransferJobCancelWhilePending(t *testing.T) {
 	if got.Status.Reason != transferv1.JobReasonCancelled {
 		t.Errorf("reason = %s, want %s", got.Status.Reason, transferv1.JobReasonCancelled)
 	}
-	if !strings.Contains(got.Status.Message, "user pressed stop") {
-		t.Errorf("message = %q, want the cancel reason", got.Status.Message)
+	if want := "cancel requested: user pressed stop"; got.Status.Message != want {
+		t.Errorf("message = %q, want %q: a cancel set by hand must not be attributed to the control plane", got.Status.Message, want)
 	}
 	f.waitPodGone(pod)
 }

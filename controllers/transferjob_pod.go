@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strconv"
@@ -60,6 +61,39 @@ func (e *errUnknownResourceClass) Error() string {
 	return fmt.Sprintf("resource class %q is not defined: the TransferRunner defines %s", e.class, strings.Join(e.known, ", "))
 }
 
+// errPodRejected marks a pod that the API server rejects on every retry,
+// because the pod is invalid or an admission plugin forbids it.
+type errPodRejected struct {
+	err error
+}
+
+func (e *errPodRejected) Error() string { return e.err.Error() }
+
+func (e *errPodRejected) Unwrap() error { return e.err }
+
+// isPodRejected reports whether err, returned by creating the pod named
+// podName, will recur for the same pod: the API server found the pod invalid,
+// or an admission plugin such as PodSecurity forbade it. Two Forbidden errors
+// can pass and are retried: the authorizer's, which names no object, and an
+// exceeded ResourceQuota.
+func isPodRejected(err error, podName string) bool {
+	if apierrors.IsInvalid(err) {
+		return true
+	}
+	if !apierrors.IsForbidden(err) {
+		return false
+	}
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return false
+	}
+	details := status.Status().Details
+	if details == nil || details.Name != podName {
+		return false
+	}
+	return !strings.Contains(status.Status().Message, "exceeded quota")
+}
+
 // getPod returns the TransferJob's pod, or nil when it does not exist. A
 // cache miss for a pod the status records as created is confirmed with a
 // live read, so a pod the cache has not seen yet is never taken for deleted.
@@ -95,6 +129,9 @@ func (r *TransferJobReconciler) createPod(ctx context.Context, tj *transferv1.Tr
 	err = r.Create(ctx, pod)
 	if apierrors.IsAlreadyExists(err) {
 		return pod, nil
+	}
+	if isPodRejected(err, pod.Name) {
+		return nil, &errPodRejected{err: err}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to create Pod for TransferJob %s/%s: %w", tj.Namespace, tj.Name, err)

@@ -110,7 +110,7 @@ func (r *TransferJobReconciler) sendStatus(ctx context.Context, tj *transferv1.T
 	}
 	reporter, err := r.NewStatusReporter(runner.Spec.ControlPlaneURL, r.registrationToken(runner))
 	if err != nil {
-		return protocol.JobStatusResponse{}, fmt.Errorf("failed to create a control plane client for TransferRunner %s/%s: %w", runner.Namespace, runner.Name, err)
+		return protocol.JobStatusResponse{}, fmt.Errorf("failed to create a control plane client for TransferRunner %s/%s: %w", runner.Namespace, runner.Name, transferv1.WithoutUserInfo(err))
 	}
 	req := protocol.JobStatusRequest{
 		Epoch:   tj.Spec.Epoch,
@@ -131,7 +131,8 @@ func (r *TransferJobReconciler) sendStatus(ctx context.Context, tj *transferv1.T
 	defer cancel()
 	resp, err := reporter.ReportJobStatus(ctx, runner.Status.RunnerID, tj.Spec.JobID, req)
 	if err != nil {
-		return resp, fmt.Errorf("failed to report phase %s of job %s to %s: %w", tj.Status.Phase, tj.Spec.JobID, runner.Spec.ControlPlaneURL, err)
+		return resp, fmt.Errorf("failed to report phase %s of job %s to %s: %w", tj.Status.Phase, tj.Spec.JobID,
+			transferv1.RedactURL(runner.Spec.ControlPlaneURL), transferv1.WithoutUserInfo(err))
 	}
 	return resp, nil
 }

@@ -319,9 +319,17 @@ func finishJob(tj *transferv1.TransferJob, phase transferv1.JobPhase, reason, me
 	setCondition(tj, transferv1.JobConditionReported, metav1.ConditionFalse, transferv1.JobReasonReportPending, "terminal state not yet reported to the control plane", now)
 }
 
-// foldEvents appends the pod's last maxFoldedEvents distinct warning events
-// to message, oldest first, each once with its count, so the status
-// shows what Kubernetes reported.
+// ignoredEventReasons are reasons of pod warning events that carry no
+// information about a job's failure. The kubelet warns MissingClusterDNS on every pod with
+// dnsPolicy ClusterFirst when it has no cluster DNS address configured, and
+// falls back to the node's resolver, through which job pods still work.
+var ignoredEventReasons = map[string]bool{
+	"MissingClusterDNS": true,
+}
+
+// foldEvents appends the pod's last maxFoldedEvents distinct warning events,
+// except those of ignoredEventReasons, to message, oldest first, each once
+// with its count, so the status shows what Kubernetes reported.
 func foldEvents(message string, events []corev1.Event) string {
 	type entry struct {
 		text  string
@@ -332,7 +340,7 @@ func foldEvents(message string, events []corev1.Event) string {
 	var order []string
 	byText := map[string]*entry{}
 	for _, e := range events {
-		if e.Type != corev1.EventTypeWarning {
+		if e.Type != corev1.EventTypeWarning || ignoredEventReasons[e.Reason] {
 			continue
 		}
 		text := e.Reason + ": " + strings.TrimSpace(e.Message)

@@ -100,6 +100,19 @@ func TestTransferRunnerValidation(t *testing.T) {
 		{"mount at /tmp", func(r *transferv1.TransferRunner) {
 			r.Spec.JobTemplate.VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/tmp"}}
 		}, "mountPath /tmp is reserved"},
+		{"mount of undefined volume", func(r *transferv1.TransferRunner) {
+			r.Spec.JobTemplate.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+			r.Spec.JobTemplate.VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}, {Name: "nope", MountPath: "/y"}}
+		}, "every volumeMounts[].name must name a volume of jobTemplate.volumes"},
+		{"mount without volumes", func(r *transferv1.TransferRunner) {
+			r.Spec.JobTemplate.VolumeMounts = []corev1.VolumeMount{{Name: "nope", MountPath: "/y"}}
+		}, "spec.jobTemplate.volumeMounts"},
+		{"URL with user and password", func(r *transferv1.TransferRunner) {
+			r.Spec.ControlPlaneURL = "http://user:pw@127.0.0.1:18080/x"
+		}, "controlPlaneURL must not contain user information"},
+		{"URL with user only", func(r *transferv1.TransferRunner) {
+			r.Spec.ControlPlaneURL = "https://user@ferry.example.com"
+		}, "controlPlaneURL must not contain user information"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +126,21 @@ func TestTransferRunnerValidation(t *testing.T) {
 				t.Errorf("error = %v, want it to contain %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestTransferRunnerValidMounts(t *testing.T) {
+	c := newTestClient(t)
+	ns := newTestNamespace(t, c)
+	runner := validRunner(ns)
+	runner.Spec.ControlPlaneURL = "https://ferry.example.com/path@v1?next=a@b"
+	runner.Spec.JobTemplate.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	runner.Spec.JobTemplate.VolumeMounts = []corev1.VolumeMount{
+		{Name: "data", MountPath: "/data"},
+		{Name: "tmp", MountPath: "/scratch"},
+	}
+	if err := c.Create(t.Context(), runner); err != nil {
+		t.Errorf("API server rejected mounts of defined volumes: %v", err)
 	}
 }
 

@@ -141,7 +141,8 @@ const (
 	// JobReasonError (Failed): the engine exited non-zero, or the container
 	// could not be created; the message gives the exit code or cause.
 	JobReasonError = "Error"
-	// JobReasonCancelled (Cancelled): the control plane cancelled the job.
+	// JobReasonCancelled (Cancelled): spec.cancel was set, by the runner's
+	// poller on the control plane's request or by hand.
 	JobReasonCancelled = "Cancelled"
 	// JobReasonNoSummary (Failed): the engine exited 0 without a valid
 	// summary in its termination message.
@@ -151,6 +152,10 @@ const (
 	// JobReasonUnknownResourceClass (Failed): spec.resourceClass names no
 	// class of the runner; no pod was created.
 	JobReasonUnknownResourceClass = "UnknownResourceClass"
+	// JobReasonInvalidPodSpec (Failed): the API server rejected the job's
+	// pod as invalid or an admission plugin forbade it, for example over
+	// the TransferRunner's jobTemplate; the message is the API server's.
+	JobReasonInvalidPodSpec = "InvalidPodSpec"
 	// JobReasonLostByControlPlane (Failed or Cancelled): the control plane
 	// no longer knows the job as running on this runner.
 	JobReasonLostByControlPlane = "LostByControlPlane"

@@ -10,11 +10,13 @@ import (
 type TransferRunnerSpec struct {
 	// controlPlaneURL is the base URL of the control plane, such as
 	// "https://ferry.example.com". Every connection goes out from the
-	// operator to this URL.
+	// operator to this URL. It must not contain user information
+	// (user:password@).
 	// +required
 	// +kubebuilder:validation:MinLength=8
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:Pattern=`^https?://`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-zA-Z]+://[^/?#]*@')",message="controlPlaneURL must not contain user information (user:password@); the operator authenticates with the token in tokenSecretRef"
 	ControlPlaneURL string `json:"controlPlaneURL"`
 
 	// tokenSecretRef names the Secret, in the TransferRunner's namespace,
@@ -95,6 +97,12 @@ type SecretKeyRef struct {
 
 // JobPodTemplate is the part of a job pod that a TransferRunner controls.
 // The operator sets everything else, including the security context.
+//
+// The volume-mount rule uses "in" on a list of names because its cost
+// estimate grows with the list only. An "==" between two volume names would
+// grow with their length, which corev1 leaves unbounded, and exceed the CRD's
+// cost budget.
+// +kubebuilder:validation:XValidation:rule="!has(self.volumeMounts) || self.volumeMounts.all(m, m.name == 'tmp' || (has(self.volumes) && m.name in self.volumes.map(v, v.name)))",message="every volumeMounts[].name must name a volume of jobTemplate.volumes or \"tmp\", the operator's scratch volume; add the volume or fix the mount's name",fieldPath=".volumeMounts",reason=FieldValueInvalid
 type JobPodTemplate struct {
 	// image is the container image of job pods. Default: the operator's
 	// own image, set by the manager's --job-image flag or the
@@ -162,8 +170,10 @@ type JobPodTemplate struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(v, v.name != 'tmp')",message="volume name \"tmp\" is reserved for the operator's scratch volume at /tmp; choose another name"
 	Volumes []corev1.Volume `json:"volumes,omitempty"`
 
-	// volumeMounts mount volumes into the job container. Mounts are
-	// writable unless readOnly is set; the root filesystem stays read-only.
+	// volumeMounts mount volumes into the job container. Each names a
+	// volume of jobTemplate.volumes or "tmp", the operator's scratch
+	// volume. Mounts are writable unless readOnly is set; the root
+	// filesystem stays read-only.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16

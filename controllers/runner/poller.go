@@ -94,17 +94,19 @@ func (p *poller) run(ctx context.Context) {
 	if err != nil {
 		// The CRD pattern admits only http(s) URLs, so this is a URL without
 		// a host: wait for the spec to change.
-		p.status.setInvalidURL(ctx, err)
+		p.status.setInvalidURL(ctx, transferv1.WithoutUserInfo(err))
 		<-ctx.Done()
 		return
 	}
 	p.cp = cp
-	p.log.Info("Started poller", "controlPlaneURL", p.config.spec.ControlPlaneURL, "generation", p.config.generation)
+	p.log.Info("Started poller", "controlPlaneURL", transferv1.RedactURL(p.config.spec.ControlPlaneURL), "generation", p.config.generation)
 	p.status.setConnecting(ctx)
 
 	for ctx.Err() == nil {
 		started := p.pollers.clock.Now()
-		if err := p.step(ctx); err != nil {
+		// Errors of the HTTP client quote the URL, user information
+		// included, and end up in logs and the status.
+		if err := transferv1.WithoutUserInfo(p.step(ctx)); err != nil {
 			if ctx.Err() != nil {
 				break
 			}

@@ -497,9 +497,12 @@ func (p *poller) cancel(ctx context.Context, c protocol.Cancellation, jobs runne
 	if jobPhase(tj).IsTerminal() || tj.Spec.Cancel {
 		return nil
 	}
-	reason := c.Reason
-	if reason == "" {
-		reason = "cancelled by the control plane"
+	// The reason names the control plane, because the TransferJob's
+	// status message shows only the reason, and spec.cancel may also be
+	// set by hand.
+	reason := "by the control plane"
+	if c.Reason != "" {
+		reason += " (" + c.Reason + ")"
 	}
 	p.log.Info("Cancelling TransferJob on request of the control plane", "jobID", c.JobID, "epoch", c.Epoch, "reason", reason)
 	return p.requestCancel(ctx, tj, reason)

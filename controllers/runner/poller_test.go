@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -221,8 +222,8 @@ func TestCancellationMarksTransferJob(t *testing.T) {
 		tj = f.transferJobs()[0]
 		return tj.Spec.Cancel
 	}, func() string { return fmt.Sprintf("spec: %+v", tj.Spec) })
-	if tj.Spec.CancelReason == "" {
-		t.Error("spec.cancelReason is empty")
+	if want := "by the control plane (" + protocol.ReasonCancelRequested + ")"; tj.Spec.CancelReason != want {
+		t.Errorf("spec.cancelReason = %q, want %q", tj.Spec.CancelReason, want)
 	}
 }
 
@@ -507,5 +508,39 @@ func TestReadyCheckFailsOnStalePoller(t *testing.T) {
 	h.heartbeatSucceeded(clk.Now())
 	if err := s.ReadyCheck(nil); err != nil {
 		t.Fatalf("ReadyCheck after a heartbeat = %v, want nil", err)
+	}
+}
+
+func TestPollerLogsNoURLUserInfo(t *testing.T) {
+	f := newFixture(t)
+	m := f.startManager(testOptions)
+	f.writeTokenSecret("r1-token", "registration-token")
+
+	// The CRD rejects user information in controlPlaneURL, so only a runner
+	// stored before that rule has one; the poller is given such a spec
+	// directly. Nothing listens on port 9 of the loopback, so every join
+	// fails and its error, which quotes the URL, is logged.
+	m.pollers.Ensure(runnerConfig{
+		key:        types.NamespacedName{Namespace: f.ns, Name: "r1"},
+		uid:        "uid-1",
+		generation: 1,
+		spec: transferv1.TransferRunnerSpec{
+			ControlPlaneURL: "http://ferry-user:secret-password@127.0.0.1:9/cp",
+			TokenSecretRef:  transferv1.SecretKeyRef{Name: "r1-token", Key: transferv1.TokenSecretKey},
+			PollWaitSeconds: 1,
+		},
+	})
+	f.eventually("a failed join in the log", func() bool {
+		return f.logs.contains("Started poller") && f.logs.contains("Control plane call failed")
+	}, f.logs.String)
+
+	logs := f.logs.String()
+	for _, secret := range []string{"secret-password", "ferry-user"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("log contains %q from the URL's user information:\n%s", secret, logs)
+		}
+	}
+	if !strings.Contains(logs, "http://127.0.0.1:9/cp") {
+		t.Errorf("log does not name the URL without its user information:\n%s", logs)
 	}
 }

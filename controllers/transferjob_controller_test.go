@@ -371,6 +371,31 @@ func TestTransferJobInvalidPodSpec(t *testing.T) {
 	})
 }
 
+func TestTransferJobPodForbiddenByAdmission(t *testing.T) {
+	// The PodSecurity admission plugin of the API server forbids
+	// hostNetwork in a namespace that enforces the baseline level.
+	f := newJobFixture(t, fixtureOptions{runner: func(r *transferv1.TransferRunner) {
+		r.Spec.JobTemplate.HostNetwork = true
+	}})
+	ns := &corev1.Namespace{}
+	if err := f.c.Get(f.ctx, types.NamespacedName{Name: f.ns}, ns); err != nil {
+		t.Fatal(err)
+	}
+	ns.Labels["pod-security.kubernetes.io/enforce"] = "baseline"
+	if err := f.c.Update(f.ctx, ns); err != nil {
+		t.Fatalf("failed to label namespace %s: %v", f.ns, err)
+	}
+	tj := f.createJob("forbidden-pod", 1, nil)
+
+	got := f.waitPhase(tj.Name, transferv1.JobFailed)
+	if got.Status.Reason != transferv1.JobReasonInvalidPodSpec {
+		t.Errorf("reason = %s, want %s", got.Status.Reason, transferv1.JobReasonInvalidPodSpec)
+	}
+	if !strings.Contains(got.Status.Message, "violates PodSecurity") {
+		t.Errorf("message = %q, want the admission plugin's message", got.Status.Message)
+	}
+}
+
 func TestTransferJobPodEventsInMessage(t *testing.T) {
 	f := newJobFixture(t, fixtureOptions{})
 	tj := f.createJob("events", 1, nil)

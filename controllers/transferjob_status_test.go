@@ -1,13 +1,17 @@
 package controllers
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 
 	transferv1 "github.com/ferryhq/ferry/api/v1alpha1"
@@ -344,5 +348,28 @@ func TestReportRetryDelay(t *testing.T) {
 		if got := reportRetryDelay(now, &completion); got != tt.want {
 			t.Errorf("reportRetryDelay after %s = %s, want %s", tt.sinceCompletion, got, tt.want)
 		}
+	}
+}
+
+func TestIsPodRejected(t *testing.T) {
+	podResource := schema.GroupResource{Resource: "pods"}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"invalid", apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "job-pod", nil), true},
+		{"forbidden by admission", apierrors.NewForbidden(podResource, "job-pod", errors.New("violates PodSecurity \"baseline:latest\": host namespaces")), true},
+		{"forbidden by the authorizer", apierrors.NewForbidden(podResource, "", errors.New(`User "ferry" cannot create resource "pods"`)), false},
+		{"exceeded quota", apierrors.NewForbidden(podResource, "job-pod", errors.New("exceeded quota: pods, requested: pods=1, used: pods=10, limited: pods=10")), false},
+		{"forbidden for another pod", apierrors.NewForbidden(podResource, "other-pod", errors.New("violates PodSecurity")), false},
+		{"server timeout", apierrors.NewServerTimeout(podResource, "create", 1), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := isPodRejected(fmt.Errorf("wrapped: %w", tt.err), "job-pod"); got != tt.want {
+				t.Errorf("isPodRejected(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
 	}
 }

@@ -439,6 +439,7 @@ func (a *adminCmd) jobShow(ctx context.Context, args []string) error {
 		field("Epoch", fmt.Sprintf("%d (attempts %d)", job.Epoch, job.Attempts))
 		field("Runner", dash(job.RunnerID))
 		field("Runner phase", dash(string(job.OperatorPhase)))
+		field("Runner reason", dash(job.OperatorReason))
 		field("Rows", fmt.Sprint(job.Rows))
 		field("Bytes", fmt.Sprint(job.Bytes))
 		field("Created", job.CreatedAt.Format(time.RFC3339))

@@ -53,8 +53,12 @@ func TestCommandsOverAdminAPI(t *testing.T) {
 	if out := cli(t, env, "job", "list"); !strings.Contains(out, job.ID) {
 		t.Errorf("job list output %q lacks %s", out, job.ID)
 	}
-	if out := cli(t, env, "job", "show", job.ID); !strings.Contains(out, "queued") {
+	out = cli(t, env, "job", "show", job.ID)
+	if !strings.Contains(out, "queued") {
 		t.Errorf("job show output %q lacks the state", out)
+	}
+	if !strings.Contains(out, "Runner reason:") {
+		t.Errorf("job show output %q lacks the runner's reason", out)
 	}
 	cli(t, env, "job", "cancel", job.ID)
 	// The job has ended, so --follow returns at once.

@@ -478,13 +478,7 @@ func (d *mysqlDest) encodeLoadValue(c *Column, v any) error {
 	case float64:
 		w.WriteString(formatFloat(x, c.Bits))
 	case []byte:
-		var tmp [512]byte
-		for len(x) > 0 {
-			n := min(len(x), len(tmp)/2)
-			hex.Encode(tmp[:], x[:n])
-			w.Write(tmp[:n*2])
-			x = x[n:]
-		}
+		writeHex(w, x)
 	default:
 		return fmt.Errorf("column %q: unexpected value type %T", c.Name, v)
 	}
@@ -493,6 +487,18 @@ func (d *mysqlDest) encodeLoadValue(c *Column, v any) error {
 
 // writeEscaped writes s escaping the characters that LOAD DATA and
 // PostgreSQL COPY text format treat specially.
+// writeHex writes b as lower-case hex digits through a small stack buffer,
+// so a large value is not copied whole into a second allocation.
+func writeHex(w *bufio.Writer, b []byte) {
+	var tmp [512]byte
+	for len(b) > 0 {
+		n := min(len(b), len(tmp)/2)
+		hex.Encode(tmp[:], b[:n])
+		_, _ = w.Write(tmp[:n*2])
+		b = b[n:]
+	}
+}
+
 func writeEscaped(w *bufio.Writer, s string) {
 	start := 0
 	for i := 0; i < len(s); i++ {

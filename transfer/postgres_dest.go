@@ -3,7 +3,6 @@ package transfer
 import (
 	"bufio"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -303,13 +302,7 @@ func (d *postgresDest) write(ctx context.Context, b *batch) error {
 			case []byte:
 				// bytea hex input "\x..." with the backslash escaped for COPY.
 				w.WriteString(`\\x`)
-				var tmp [512]byte
-				for len(x) > 0 {
-					n := min(len(x), len(tmp)/2)
-					hex.Encode(tmp[:], x[:n])
-					w.Write(tmp[:n*2])
-					x = x[n:]
-				}
+				writeHex(w, x)
 			default:
 				return fmt.Errorf("column %q: unexpected value type %T", c.Name, v)
 			}

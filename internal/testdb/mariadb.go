@@ -41,11 +41,7 @@ func StartMariaDBWith(ctx context.Context, opts MariaDBOptions) (*Server, error)
 	s := &Server{kind: KindMariaDB, host: "127.0.0.1", user: "ferry", password: randomPassword(), dir: dir,
 		logPath: filepath.Join(dir, "mariadbd.log")}
 	if err := s.startMariaDB(ctx, opts); err != nil {
-		if s.cmd != nil {
-			_ = s.Stop()
-		} else {
-			_ = os.RemoveAll(dir)
-		}
+		s.discard()
 		return nil, err
 	}
 	return s, nil

@@ -31,11 +31,7 @@ func StartPostgres(ctx context.Context) (*Server, error) {
 	s := &Server{kind: KindPostgres, host: "127.0.0.1", user: "ferry", password: randomPassword(), dir: dir,
 		logPath: filepath.Join(dir, "postgres.log")}
 	if err := s.startPostgres(ctx, bin); err != nil {
-		if s.cmd != nil {
-			_ = s.Stop()
-		} else {
-			_ = os.RemoveAll(dir)
-		}
+		s.discard()
 		return nil, err
 	}
 	return s, nil

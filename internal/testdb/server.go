@@ -255,3 +255,14 @@ func makeTempDir(kind Kind) (string, error) {
 	}
 	return filepath.Clean(dir), nil
 }
+
+// discard cleans up after a failed start: it stops the server process if
+// one was started, which also removes the directory, or else removes the
+// directory alone.
+func (s *Server) discard() {
+	if s.cmd != nil {
+		_ = s.Stop()
+		return
+	}
+	_ = os.RemoveAll(s.dir)
+}

@@ -241,7 +241,7 @@ type Cancellation struct {
 	JobID string `json:"jobID"`
 	// Epoch is the attempt to stop.
 	Epoch int64 `json:"epoch"`
-	// Reason says why, for the TransferJob status.
+	// Reason explains the cancellation, for the TransferJob status.
 	Reason string `json:"reason"`
 }
 
@@ -396,7 +396,8 @@ type ResultRequest struct {
 	ExitCode int `json:"exitCode"`
 	// Interrupted marks a failed run that a signal stopped, such as the
 	// SIGTERM of a deleted pod. Optional, default false. The control plane
-	// then waits for the runner's status, which knows why the pod stopped.
+	// then waits for the runner's status, which carries the reason the pod
+	// stopped.
 	Interrupted bool `json:"interrupted,omitempty"`
 }
 

@@ -184,7 +184,7 @@ func (s *Sealer) VerifyKeyCheck(check string) error {
 		return err
 	}
 	if plain != keyCheckPlaintext {
-		return errors.New("the key check value holds an unexpected constant")
+		return errors.New("the key check value decrypted to an unexpected constant; the settings table may be corrupt")
 	}
 	return nil
 }

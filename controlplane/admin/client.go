@@ -53,6 +53,13 @@ func (c *Client) ListClusters(ctx context.Context) ([]Cluster, error) {
 	return out, err
 }
 
+// GetCluster returns a cluster by ID or name.
+func (c *Client) GetCluster(ctx context.Context, cluster string) (Cluster, error) {
+	var out Cluster
+	err := c.do(ctx, http.MethodGet, expand(PathCluster, "cluster", cluster), nil, nil, &out)
+	return out, err
+}
+
 // CreateToken creates a registration token for a cluster (ID or name). The
 // returned Token.Token is the secret, shown only here.
 func (c *Client) CreateToken(ctx context.Context, cluster string) (Token, error) {
@@ -88,6 +95,21 @@ func (c *Client) ListConnections(ctx context.Context) ([]Connection, error) {
 	return out, err
 }
 
+// GetConnection returns a connection by ID or name, without its password.
+func (c *Client) GetConnection(ctx context.Context, connection string) (Connection, error) {
+	var out Connection
+	err := c.do(ctx, http.MethodGet, expand(PathConnection, "connection", connection), nil, nil, &out)
+	return out, err
+}
+
+// UpdateConnection replaces the settings of a connection (ID or name). See
+// UpdateConnectionRequest for how the password is kept, replaced or removed.
+func (c *Client) UpdateConnection(ctx context.Context, connection string, req UpdateConnectionRequest) (Connection, error) {
+	var out Connection
+	err := c.do(ctx, http.MethodPut, expand(PathConnection, "connection", connection), nil, req, &out)
+	return out, err
+}
+
 // CreateConfig creates a transfer configuration.
 func (c *Client) CreateConfig(ctx context.Context, req CreateConfigRequest) (Config, error) {
 	var out Config
@@ -99,6 +121,15 @@ func (c *Client) CreateConfig(ctx context.Context, req CreateConfigRequest) (Con
 func (c *Client) GetConfig(ctx context.Context, config string) (Config, error) {
 	var out Config
 	err := c.do(ctx, http.MethodGet, expand(PathConfig, "config", config), nil, nil, &out)
+	return out, err
+}
+
+// UpdateConfig replaces the settings of a transfer configuration (ID or
+// name). The stored incremental position is kept unless the source or the
+// incremental columns change.
+func (c *Client) UpdateConfig(ctx context.Context, config string, req CreateConfigRequest) (Config, error) {
+	var out Config
+	err := c.do(ctx, http.MethodPut, expand(PathConfig, "config", config), nil, req, &out)
 	return out, err
 }
 
@@ -137,8 +168,17 @@ type JobListOptions struct {
 	Config string
 	// Cluster is a cluster ID or name.
 	Cluster string
-	// State is one job state.
+	// State is one job state. A job matches when it is in State or in any
+	// of States.
 	State protocol.JobState
+	// States are job states; see State.
+	States []protocol.JobState
+	// Type is transfer or preview.
+	Type protocol.JobType
+	// Since matches jobs created at or after this time.
+	Since time.Time
+	// Until matches jobs created before this time.
+	Until time.Time
 	// Limit caps the number of jobs, newest first; 0 means 100.
 	Limit int
 }
@@ -148,7 +188,21 @@ func (c *Client) ListJobs(ctx context.Context, opts JobListOptions) ([]Job, erro
 	q := url.Values{}
 	setIf(q, "config", opts.Config)
 	setIf(q, "cluster", opts.Cluster)
-	setIf(q, "state", string(opts.State))
+	states := make([]string, 0, len(opts.States)+1)
+	if opts.State != "" {
+		states = append(states, string(opts.State))
+	}
+	for _, st := range opts.States {
+		states = append(states, string(st))
+	}
+	setIf(q, "state", strings.Join(states, ","))
+	setIf(q, "type", string(opts.Type))
+	if !opts.Since.IsZero() {
+		q.Set("since", opts.Since.Format(time.RFC3339Nano))
+	}
+	if !opts.Until.IsZero() {
+		q.Set("until", opts.Until.Format(time.RFC3339Nano))
+	}
 	if opts.Limit > 0 {
 		q.Set("limit", strconv.Itoa(opts.Limit))
 	}
@@ -177,6 +231,13 @@ func (c *Client) JobLogs(ctx context.Context, jobID string, after int64, limit i
 	}
 	var out LogsResponse
 	err := c.do(ctx, http.MethodGet, expand(PathJobLogs, "jobID", jobID), q, nil, &out)
+	return out, err
+}
+
+// JobProgress returns the progress history of a job, oldest sample first.
+func (c *Client) JobProgress(ctx context.Context, jobID string) (ProgressResponse, error) {
+	var out ProgressResponse
+	err := c.do(ctx, http.MethodGet, expand(PathJobProgress, "jobID", jobID), nil, nil, &out)
 	return out, err
 }
 

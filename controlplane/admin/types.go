@@ -17,17 +17,28 @@ import (
 // Paths of the admin API. Placeholders in braces are IDs (or names, for
 // named resources).
 const (
-	PathClusters    = "/api/v1/clusters"
+	PathClusters = "/api/v1/clusters"
+	// PathCluster is one cluster: GET returns it.
+	PathCluster     = "/api/v1/clusters/{cluster}"
 	PathTokens      = "/api/v1/clusters/{cluster}/tokens"
 	PathToken       = "/api/v1/clusters/{cluster}/tokens/{tokenID}"
 	PathConnections = "/api/v1/connections"
-	PathConnection  = "/api/v1/connections/{connection}"
-	PathConfigs     = "/api/v1/configs"
-	PathConfig      = "/api/v1/configs/{config}"
-	PathJobs        = "/api/v1/jobs"
-	PathJob         = "/api/v1/jobs/{jobID}"
-	PathJobCancel   = "/api/v1/jobs/{jobID}/cancel"
-	PathJobLogs     = "/api/v1/jobs/{jobID}/logs"
+	// PathConnection is one connection: GET returns it and PUT replaces its
+	// settings with an UpdateConnectionRequest.
+	PathConnection = "/api/v1/connections/{connection}"
+	PathConfigs    = "/api/v1/configs"
+	// PathConfig is one transfer configuration: GET returns it and PUT
+	// replaces its settings with a CreateConfigRequest.
+	PathConfig = "/api/v1/configs/{config}"
+	// PathJobs lists jobs (GET, filtered by the query parameters config,
+	// cluster, state, type, since, until and limit) and queues one (POST).
+	PathJobs      = "/api/v1/jobs"
+	PathJob       = "/api/v1/jobs/{jobID}"
+	PathJobCancel = "/api/v1/jobs/{jobID}/cancel"
+	PathJobLogs   = "/api/v1/jobs/{jobID}/logs"
+	// PathJobProgress is a job's progress history: GET returns a
+	// ProgressResponse.
+	PathJobProgress = "/api/v1/jobs/{jobID}/progress"
 	PathRunners     = "/api/v1/runners"
 	PathHealth      = "/healthz"
 )
@@ -94,6 +105,25 @@ type CreateConnectionRequest struct {
 	Params   map[string]string `json:"params,omitempty"`
 }
 
+// UpdateConnectionRequest replaces the settings of a connection. The fields
+// and their rules are those of CreateConnectionRequest, except for the
+// password: an empty Password keeps the stored one, a non-empty Password
+// replaces it, and ClearPassword removes it. Setting both Password and
+// ClearPassword is rejected.
+type UpdateConnectionRequest struct {
+	Name     string            `json:"name"`
+	Type     string            `json:"type"`
+	Host     string            `json:"host,omitempty"`
+	Port     int               `json:"port,omitempty"`
+	Database string            `json:"database,omitempty"`
+	User     string            `json:"user,omitempty"`
+	Password string            `json:"password,omitempty"`
+	Path     string            `json:"path,omitempty"`
+	Params   map[string]string `json:"params,omitempty"`
+	// ClearPassword removes the stored password.
+	ClearPassword bool `json:"clearPassword,omitempty"`
+}
+
 // ConfigSource is the source side of a transfer configuration.
 type ConfigSource struct {
 	// Connection is the source connection's ID or name.
@@ -118,6 +148,8 @@ type ConfigDestination struct {
 type CreateConfigRequest struct {
 	Name string `json:"name"`
 	// Cluster is the ID or name of the cluster whose runners run the jobs.
+	// Empty stores the configuration without a cluster: it can be edited
+	// but its jobs cannot run until a cluster is set.
 	Cluster            string            `json:"cluster"`
 	Source             ConfigSource      `json:"source"`
 	Destination        ConfigDestination `json:"destination"`
@@ -131,8 +163,10 @@ type CreateConfigRequest struct {
 
 // Config is a transfer configuration. Connections are given by ID.
 type Config struct {
-	ID                 string            `json:"id"`
-	Name               string            `json:"name"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// ClusterID is the cluster whose runners run the jobs, or empty when
+	// none is set.
 	ClusterID          string            `json:"clusterID"`
 	Source             ConfigSource      `json:"source"`
 	Destination        ConfigDestination `json:"destination"`
@@ -224,3 +258,29 @@ type LogsResponse struct {
 	// State is the job's state when the page was read.
 	State protocol.JobState `json:"state"`
 }
+
+// ProgressSample is a job's progress at one time: the totals of the attempt
+// so far.
+type ProgressSample struct {
+	// Epoch is the attempt the sample belongs to.
+	Epoch int64     `json:"epoch"`
+	Time  time.Time `json:"time"`
+	// Rows is the number of rows written so far.
+	Rows int64 `json:"rows"`
+	// Bytes is the number of bytes read so far.
+	Bytes int64 `json:"bytes"`
+}
+
+// ProgressResponse is a job's progress history. The control plane stores a
+// sample when rows or bytes changed and at least a second passed since the
+// previous sample, plus the final totals of the result, and at most
+// MaxProgressSamples per job.
+type ProgressResponse struct {
+	// Samples are oldest first, across all attempts of the job.
+	Samples []ProgressSample `json:"samples"`
+}
+
+// MaxProgressSamples is the most progress samples stored per job: an hour
+// at one sample a second. Later progress reports are not sampled, but the
+// job's rows and bytes still update.
+const MaxProgressSamples = 3600

@@ -88,6 +88,14 @@ func (s *Server) handleListClusters(r *http.Request) (int, any, error) {
 	return http.StatusOK, out, nil
 }
 
+func (s *Server) handleGetCluster(r *http.Request) (int, any, error) {
+	c, err := s.cluster(r.Context(), r.PathValue("cluster"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toAdminCluster(c), nil
+}
+
 func (s *Server) cluster(ctx context.Context, ref string) (store.Cluster, error) {
 	c, err := s.store.GetCluster(ctx, ref)
 	return c, notFoundOr(err, "cluster %q not found; list clusters with `controlplane cluster list`", ref)

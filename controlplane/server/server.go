@@ -184,6 +184,7 @@ func (s *Server) routes() http.Handler {
 	// Admin API.
 	s.adminRoute(mux, "POST "+admin.PathClusters, s.handleCreateCluster)
 	s.adminRoute(mux, "GET "+admin.PathClusters, s.handleListClusters)
+	s.adminRoute(mux, "GET "+admin.PathCluster, s.handleGetCluster)
 	s.adminRoute(mux, "POST "+admin.PathTokens, s.handleCreateToken)
 	s.adminRoute(mux, "GET "+admin.PathTokens, s.handleListTokens)
 	s.adminRoute(mux, "DELETE "+admin.PathToken, s.handleRevokeToken)

@@ -260,39 +260,55 @@ func (s *Server) handleCreateConfig(r *http.Request) (int, any, error) {
 	if err := decodeAdmin(r, &req); err != nil {
 		return 0, nil, err
 	}
-	if err := validateName("config", req.Name); err != nil {
+	cfg, err := s.configFromRequest(ctx, req)
+	if err != nil {
 		return 0, nil, err
-	}
-	cluster, err := s.cluster(ctx, req.Cluster)
-	if err != nil {
-		return 0, nil, errorf(http.StatusBadRequest, "cluster %q not found; create it first or fix the name", req.Cluster)
-	}
-	src, err := s.store.GetConnection(ctx, req.Source.Connection)
-	if err != nil {
-		return 0, nil, errorf(http.StatusBadRequest, "source connection %q not found", req.Source.Connection)
-	}
-	dst, err := s.store.GetConnection(ctx, req.Destination.Connection)
-	if err != nil {
-		return 0, nil, errorf(http.StatusBadRequest, "destination connection %q not found", req.Destination.Connection)
 	}
 	now := s.clock.Now().UTC()
-	cfg := store.Config{
-		ID: secrets.NewID("cfg_"), Name: req.Name, ClusterID: cluster.ID,
-		SourceConnectionID: src.ID, SourceTable: req.Source.Table, SourceQuery: req.Source.Query,
-		SourceColumns: req.Source.Columns, SourceWhere: req.Source.Where,
-		DestinationConnectionID: dst.ID, DestinationTable: req.Destination.Table,
-		DestinationMode: req.Destination.Mode, MergeKeys: req.Destination.MergeKeys,
-		Incremental: req.Incremental, IncrementalColumns: req.IncrementalColumns,
-		Parallelism: req.Parallelism, PreviewRows: req.PreviewRows, CreatedAt: now, UpdatedAt: now,
-	}
-	if err := s.validateConfig(cfg, src, dst); err != nil {
-		return 0, nil, err
-	}
+	cfg.ID, cfg.CreatedAt, cfg.UpdatedAt = secrets.NewID("cfg_"), now, now
 	if err := s.store.CreateConfig(ctx, cfg); err != nil {
 		return 0, nil, duplicateOr(err, "config %q already exists; pick another name", req.Name)
 	}
 	s.log.Info("Transfer config created", "configID", cfg.ID, "configName", cfg.Name, "clusterID", cfg.ClusterID)
 	return http.StatusCreated, toAdminConfig(cfg), nil
+}
+
+// configFromRequest checks a create or update request and returns the
+// configuration it describes, without ID and times. An empty cluster
+// leaves the configuration without one.
+func (s *Server) configFromRequest(ctx context.Context, req admin.CreateConfigRequest) (store.Config, error) {
+	if err := validateName("config", req.Name); err != nil {
+		return store.Config{}, err
+	}
+	var clusterID string
+	if req.Cluster != "" {
+		cluster, err := s.cluster(ctx, req.Cluster)
+		if err != nil {
+			return store.Config{}, errorf(http.StatusBadRequest, "cluster %q not found; create it first or fix the name", req.Cluster)
+		}
+		clusterID = cluster.ID
+	}
+	src, err := s.store.GetConnection(ctx, req.Source.Connection)
+	if err != nil {
+		return store.Config{}, errorf(http.StatusBadRequest, "source connection %q not found", req.Source.Connection)
+	}
+	dst, err := s.store.GetConnection(ctx, req.Destination.Connection)
+	if err != nil {
+		return store.Config{}, errorf(http.StatusBadRequest, "destination connection %q not found", req.Destination.Connection)
+	}
+	cfg := store.Config{
+		Name: req.Name, ClusterID: clusterID,
+		SourceConnectionID: src.ID, SourceTable: req.Source.Table, SourceQuery: req.Source.Query,
+		SourceColumns: req.Source.Columns, SourceWhere: req.Source.Where,
+		DestinationConnectionID: dst.ID, DestinationTable: req.Destination.Table,
+		DestinationMode: req.Destination.Mode, MergeKeys: req.Destination.MergeKeys,
+		Incremental: req.Incremental, IncrementalColumns: req.IncrementalColumns,
+		Parallelism: req.Parallelism, PreviewRows: req.PreviewRows,
+	}
+	if err := s.validateConfig(cfg, src, dst); err != nil {
+		return store.Config{}, err
+	}
+	return cfg, nil
 }
 
 // validateConfig runs the engine's own job validation on the document a
@@ -353,6 +369,9 @@ func (s *Server) handleRunJob(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, notFoundOr(err, "config %q not found; list configs with `controlplane config list`", req.Config)
 	}
+	if cfg.ClusterID == "" {
+		return 0, nil, errorf(http.StatusConflict, "config %q has no cluster, so no runner can take its jobs; set a cluster on the config first", cfg.Name)
+	}
 	now := s.clock.Now().UTC()
 	job := store.Job{ID: secrets.NewID("job_"), ConfigID: cfg.ID, ConfigName: cfg.Name, ClusterID: cfg.ClusterID,
 		Type: req.Type, State: protocol.StateQueued, CreatedAt: now, UpdatedAt: now}
@@ -382,15 +401,8 @@ func (s *Server) handleListJobs(r *http.Request) (int, any, error) {
 		}
 		f.ClusterID = c.ID
 	}
-	if state := q.Get("state"); state != "" {
-		f.States = []protocol.JobState{protocol.JobState(state)}
-	}
-	if limit := q.Get("limit"); limit != "" {
-		n, err := strconv.Atoi(limit)
-		if err != nil || n < 1 || n > 1000 {
-			return 0, nil, errorf(http.StatusBadRequest, "limit is %q; use 1 to 1000", limit)
-		}
-		f.Limit = n
+	if err := parseJobFilter(q, &f); err != nil {
+		return 0, nil, err
 	}
 	jobs, err := s.store.ListJobs(ctx, f)
 	if err != nil {

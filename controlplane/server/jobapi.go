@@ -166,7 +166,10 @@ func (s *Server) handleJobProgress(w http.ResponseWriter, r *http.Request) {
 		now := s.clock.Now()
 		s.markRunning(job, nil, now)
 		job.UpdatedAt = now
-		return protocol.Empty{}, q.UpdateJob(ctx, *job)
+		if err := q.UpdateJob(ctx, *job); err != nil {
+			return nil, err
+		}
+		return protocol.Empty{}, s.sampleProgress(ctx, q, *job, now)
 	})
 }
 
@@ -218,6 +221,9 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		job.Result, job.UpdatedAt = raw, now
+		if err := s.sampleFinalProgress(ctx, q, *job, req.Rows, req.Bytes, now); err != nil {
+			return nil, err
+		}
 		if job.State.IsTerminal() {
 			return protocol.Empty{}, q.UpdateJob(ctx, *job)
 		}

@@ -191,14 +191,17 @@ func (s *Server) routes() http.Handler {
 	s.adminRoute(mux, "POST "+admin.PathConnections, s.handleCreateConnection)
 	s.adminRoute(mux, "GET "+admin.PathConnections, s.handleListConnections)
 	s.adminRoute(mux, "GET "+admin.PathConnection, s.handleGetConnection)
+	s.adminRoute(mux, "PUT "+admin.PathConnection, s.handleUpdateConnection)
 	s.adminRoute(mux, "POST "+admin.PathConfigs, s.handleCreateConfig)
 	s.adminRoute(mux, "GET "+admin.PathConfigs, s.handleListConfigs)
 	s.adminRoute(mux, "GET "+admin.PathConfig, s.handleGetConfig)
+	s.adminRoute(mux, "PUT "+admin.PathConfig, s.handleUpdateConfig)
 	s.adminRoute(mux, "POST "+admin.PathJobs, s.handleRunJob)
 	s.adminRoute(mux, "GET "+admin.PathJobs, s.handleListJobs)
 	s.adminRoute(mux, "GET "+admin.PathJob, s.handleGetJob)
 	s.adminRoute(mux, "POST "+admin.PathJobCancel, s.handleCancelJob)
 	s.adminRoute(mux, "GET "+admin.PathJobLogs, s.handleJobLogsAdmin)
+	s.adminRoute(mux, "GET "+admin.PathJobProgress, s.handleJobProgressAdmin)
 	s.adminRoute(mux, "GET "+admin.PathRunners, s.handleListRunners)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

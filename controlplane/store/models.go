@@ -67,8 +67,10 @@ type Connection struct {
 
 // Config is a transfer configuration.
 type Config struct {
-	ID                      string
-	Name                    string
+	ID   string
+	Name string
+	// ClusterID is the cluster whose runners run the jobs, or empty (NULL in
+	// the database) when none is set.
 	ClusterID               string
 	SourceConnectionID      string
 	SourceTable             string
@@ -151,6 +153,15 @@ type LogLine struct {
 	Message string
 }
 
+// ProgressSample is a job attempt's rows and bytes at one time.
+type ProgressSample struct {
+	JobID string
+	Epoch int64
+	Time  time.Time
+	Rows  int64
+	Bytes int64
+}
+
 // JobFilter selects jobs for ListJobs. Empty fields match everything.
 type JobFilter struct {
 	ConfigID  string
@@ -163,6 +174,12 @@ type JobFilter struct {
 	// OperatorPhase, when set, matches only jobs whose runner last reported
 	// this phase.
 	OperatorPhase protocol.JobPhase
+	// Type, when set, matches only jobs of this type.
+	Type protocol.JobType
+	// CreatedSince, when set, matches only jobs created at or after it.
+	CreatedSince time.Time
+	// CreatedBefore, when set, matches only jobs created before it.
+	CreatedBefore time.Time
 	// Limit caps the result; 0 means 100.
 	Limit int
 }

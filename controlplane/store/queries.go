@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,10 +44,24 @@ type Querier interface {
 
 	CreateConnection(ctx context.Context, c Connection) error
 	GetConnection(ctx context.Context, idOrName string) (Connection, error)
+	// LockConnection reads a connection by ID or name and, on PostgreSQL,
+	// locks its row.
+	LockConnection(ctx context.Context, idOrName string) (Connection, error)
 	ListConnections(ctx context.Context) ([]Connection, error)
+	// UpdateConnection writes every field of a connection but its ID and
+	// creation time. It returns ErrDuplicate when another connection has
+	// the name.
+	UpdateConnection(ctx context.Context, c Connection) error
 
 	CreateConfig(ctx context.Context, c Config) error
 	GetConfig(ctx context.Context, idOrName string) (Config, error)
+	// LockConfig reads a configuration by ID or name and, on PostgreSQL,
+	// locks its row.
+	LockConfig(ctx context.Context, idOrName string) (Config, error)
+	// UpdateConfig writes every field of a configuration but its ID and
+	// creation time. It returns ErrDuplicate when another configuration
+	// has the name.
+	UpdateConfig(ctx context.Context, c Config) error
 	ListConfigs(ctx context.Context) ([]Config, error)
 	SetConfigLastRecord(ctx context.Context, id string, lastRecord json.RawMessage, at time.Time) error
 
@@ -72,6 +87,14 @@ type Querier interface {
 	// ListLogs returns up to limit lines of a job with an ID above afterID,
 	// in arrival order.
 	ListLogs(ctx context.Context, jobID string, afterID int64, limit int) ([]LogLine, error)
+
+	// AppendProgress stores a progress sample of a job.
+	AppendProgress(ctx context.Context, p ProgressSample) error
+	// LastProgress returns the newest progress sample of a job and the
+	// number of samples stored for it, or a zero sample and 0.
+	LastProgress(ctx context.Context, jobID string) (ProgressSample, int, error)
+	// ListProgress returns the progress samples of a job, oldest first.
+	ListProgress(ctx context.Context, jobID string) ([]ProgressSample, error)
 
 	// GetSetting returns the value of a server-wide setting, or ErrNotFound.
 	GetSetting(ctx context.Context, name string) (string, error)
@@ -382,6 +405,22 @@ func (q queries) GetConnection(ctx context.Context, idOrName string) (Connection
 	return c, notFound(err)
 }
 
+func (q queries) LockConnection(ctx context.Context, idOrName string) (Connection, error) {
+	c, err := scanConnection(q.queryRow(ctx, "SELECT "+connectionColumns+" FROM connections WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1"+q.forUpdate(false),
+		idOrName, idOrName, idOrName))
+	return c, notFound(err)
+}
+
+func (q queries) UpdateConnection(ctx context.Context, c Connection) error {
+	params := c.Params
+	if params == nil {
+		params = map[string]string{}
+	}
+	return mustAffect(q.exec(ctx, `UPDATE connections SET name = ?, type = ?, host = ?, port = ?, database_name = ?,
+		username = ?, password_sealed = ?, path = ?, params = ? WHERE id = ?`,
+		c.Name, c.Type, c.Host, c.Port, c.Database, c.User, c.PasswordSealed, c.Path, encodeJSON(params), c.ID))
+}
+
 func (q queries) ListConnections(ctx context.Context) ([]Connection, error) {
 	rows, err := q.query(ctx, "SELECT "+connectionColumns+" FROM connections ORDER BY name")
 	if err != nil {
@@ -407,11 +446,13 @@ const configColumns = `id, name, cluster_id, source_connection_id, source_table,
 
 func scanConfig(s interface{ Scan(...any) error }) (Config, error) {
 	var c Config
+	var clusterID sql.NullString
 	var columns, mergeKeys, incColumns, lastRecord string
 	var created, updated int64
-	err := s.Scan(&c.ID, &c.Name, &c.ClusterID, &c.SourceConnectionID, &c.SourceTable, &c.SourceQuery, &columns, &c.SourceWhere,
+	err := s.Scan(&c.ID, &c.Name, &clusterID, &c.SourceConnectionID, &c.SourceTable, &c.SourceQuery, &columns, &c.SourceWhere,
 		&c.DestinationConnectionID, &c.DestinationTable, &c.DestinationMode, &mergeKeys, &c.Incremental, &incColumns,
 		&lastRecord, &c.Parallelism, &c.PreviewRows, &created, &updated)
+	c.ClusterID = clusterID.String
 	c.SourceColumns, c.MergeKeys, c.IncrementalColumns = decodeStrings(columns), decodeStrings(mergeKeys), decodeStrings(incColumns)
 	if lastRecord != "" {
 		c.LastRecord = json.RawMessage(lastRecord)
@@ -420,12 +461,32 @@ func scanConfig(s interface{ Scan(...any) error }) (Config, error) {
 	return c, err
 }
 
+// configArgs returns the values of configColumns, in order.
+func configArgs(c Config) []any {
+	return []any{c.ID, c.Name, nullString(c.ClusterID), c.SourceConnectionID, c.SourceTable, c.SourceQuery,
+		encodeJSON(nonNil(c.SourceColumns)), c.SourceWhere, c.DestinationConnectionID, c.DestinationTable, c.DestinationMode,
+		encodeJSON(nonNil(c.MergeKeys)), c.Incremental, encodeJSON(nonNil(c.IncrementalColumns)), string(c.LastRecord),
+		c.Parallelism, c.PreviewRows, nanos(c.CreatedAt), nanos(c.UpdatedAt)}
+}
+
 func (q queries) CreateConfig(ctx context.Context, c Config) error {
-	_, err := q.exec(ctx, "INSERT INTO transfer_configs ("+configColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		c.ID, c.Name, c.ClusterID, c.SourceConnectionID, c.SourceTable, c.SourceQuery, encodeJSON(nonNil(c.SourceColumns)), c.SourceWhere,
-		c.DestinationConnectionID, c.DestinationTable, c.DestinationMode, encodeJSON(nonNil(c.MergeKeys)), c.Incremental,
-		encodeJSON(nonNil(c.IncrementalColumns)), string(c.LastRecord), c.Parallelism, c.PreviewRows, nanos(c.CreatedAt), nanos(c.UpdatedAt))
+	_, err := q.exec(ctx, "INSERT INTO transfer_configs ("+configColumns+") VALUES (?"+strings.Repeat(", ?", 18)+")", configArgs(c)...)
 	return err
+}
+
+func (q queries) UpdateConfig(ctx context.Context, c Config) error {
+	all := configArgs(c)
+	// Name to preview_rows, then updated_at, then the ID for the WHERE.
+	args := slices.Concat(all[1:17], []any{all[18], c.ID})
+	return mustAffect(q.exec(ctx, `UPDATE transfer_configs SET name = ?, cluster_id = ?, source_connection_id = ?,
+		source_table = ?, source_query = ?, source_columns = ?, source_where = ?, destination_connection_id = ?,
+		destination_table = ?, destination_mode = ?, merge_keys = ?, incremental = ?, incremental_columns = ?,
+		last_record = ?, parallelism = ?, preview_rows = ?, updated_at = ? WHERE id = ?`, args...))
+}
+
+// nullString stores "" as NULL, for nullable references.
+func nullString(s string) sql.NullString {
+	return sql.NullString{String: s, Valid: s != ""}
 }
 
 func nonNil(s []string) []string {
@@ -437,6 +498,12 @@ func nonNil(s []string) []string {
 
 func (q queries) GetConfig(ctx context.Context, idOrName string) (Config, error) {
 	c, err := scanConfig(q.queryRow(ctx, "SELECT "+configColumns+" FROM transfer_configs WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1",
+		idOrName, idOrName, idOrName))
+	return c, notFound(err)
+}
+
+func (q queries) LockConfig(ctx context.Context, idOrName string) (Config, error) {
+	c, err := scanConfig(q.queryRow(ctx, "SELECT "+configColumns+" FROM transfer_configs WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1"+q.forUpdate(false),
 		idOrName, idOrName, idOrName))
 	return c, notFound(err)
 }
@@ -562,6 +629,15 @@ func (q queries) ListJobs(ctx context.Context, f JobFilter) ([]Job, error) {
 	if f.OperatorPhase != "" {
 		where, args = append(where, "operator_phase = ?"), append(args, string(f.OperatorPhase))
 	}
+	if f.Type != "" {
+		where, args = append(where, "type = ?"), append(args, string(f.Type))
+	}
+	if !f.CreatedSince.IsZero() {
+		where, args = append(where, "created_at >= ?"), append(args, nanos(f.CreatedSince))
+	}
+	if !f.CreatedBefore.IsZero() {
+		where, args = append(where, "created_at < ?"), append(args, nanos(f.CreatedBefore))
+	}
 	query := "SELECT " + jobColumns + " FROM jobs"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
@@ -631,6 +707,46 @@ func (q queries) ListLogs(ctx context.Context, jobID string, afterID int64, limi
 		}
 		l.Time = fromNanos(at)
 		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// Progress samples.
+
+func (q queries) AppendProgress(ctx context.Context, p ProgressSample) error {
+	_, err := q.exec(ctx, "INSERT INTO job_progress (job_id, epoch, sampled_at, rows_written, bytes_read) VALUES (?, ?, ?, ?, ?)",
+		p.JobID, p.Epoch, nanos(p.Time), p.Rows, p.Bytes)
+	return err
+}
+
+func (q queries) LastProgress(ctx context.Context, jobID string) (ProgressSample, int, error) {
+	var count int
+	if err := q.queryRow(ctx, "SELECT COUNT(*) FROM job_progress WHERE job_id = ?", jobID).Scan(&count); err != nil || count == 0 {
+		return ProgressSample{}, 0, err
+	}
+	p := ProgressSample{JobID: jobID}
+	var at int64
+	err := q.queryRow(ctx, "SELECT epoch, sampled_at, rows_written, bytes_read FROM job_progress WHERE job_id = ? ORDER BY id DESC LIMIT 1",
+		jobID).Scan(&p.Epoch, &at, &p.Rows, &p.Bytes)
+	p.Time = fromNanos(at)
+	return p, count, err
+}
+
+func (q queries) ListProgress(ctx context.Context, jobID string) ([]ProgressSample, error) {
+	rows, err := q.query(ctx, "SELECT epoch, sampled_at, rows_written, bytes_read FROM job_progress WHERE job_id = ? ORDER BY id", jobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ProgressSample
+	for rows.Next() {
+		p := ProgressSample{JobID: jobID}
+		var at int64
+		if err := rows.Scan(&p.Epoch, &at, &p.Rows, &p.Bytes); err != nil {
+			return nil, err
+		}
+		p.Time = fromNanos(at)
+		out = append(out, p)
 	}
 	return out, rows.Err()
 }

@@ -16,6 +16,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -198,26 +199,16 @@ func (s *DB) migrate(ctx context.Context) error {
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("failed to create the schema_migrations table: %w", err)
 	}
+	if s.dialect == SQLite {
+		return s.migrateSQLite(ctx, files)
+	}
 	for _, m := range files {
 		err := s.InTx(ctx, func(q Querier) error {
 			tx := q.(queries).run
-			if s.dialect == Postgres {
-				if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7403920)"); err != nil {
-					return err
-				}
-			}
-			var n int
-			if err := tx.QueryRowContext(ctx, rebind(s.dialect, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?"), m.version).Scan(&n); err != nil {
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7403920)"); err != nil {
 				return err
 			}
-			if n > 0 {
-				return nil
-			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, rebind(s.dialect, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
-				m.version, m.name, time.Now().UnixNano())
+			_, err := s.applyMigration(ctx, tx, m)
 			return err
 		})
 		if err != nil {
@@ -225,6 +216,89 @@ func (s *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// migrateSQLite applies the migrations on one connection with foreign keys
+// off. SQLite changes a column's constraints only by rebuilding the table,
+// and its documented procedure for that turns foreign keys off, because
+// dropping the old table would otherwise fail on the rows that reference
+// it. PRAGMA foreign_key_check runs before each commit instead.
+func (s *DB) migrateSQLite(ctx context.Context, files []migration) (err error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to get a connection for the migrations: %w", err)
+	}
+	defer func() {
+		// The PRAGMA is a no-op inside a transaction, so it works only
+		// here. A connection left with foreign keys off is discarded.
+		if _, restoreErr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA foreign_keys = ON"); restoreErr != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			if err == nil {
+				err = fmt.Errorf("failed to turn foreign keys back on after the migrations: %w", restoreErr)
+			}
+		}
+		_ = conn.Close()
+	}()
+	if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+		return fmt.Errorf("failed to turn foreign keys off for the migrations: %w", err)
+	}
+	for _, m := range files {
+		if err := s.applySQLiteMigration(ctx, conn, m); err != nil {
+			return fmt.Errorf("failed to apply migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+func (s *DB) applySQLiteMigration(ctx context.Context, conn *sql.Conn, m migration) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	applied, err := s.applyMigration(ctx, tx, m)
+	if err != nil || !applied {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return err
+	}
+	var table, parent string
+	var rowID sql.NullInt64
+	var fkID int
+	violated := rows.Next()
+	if violated {
+		err = rows.Scan(&table, &rowID, &parent, &fkID)
+	}
+	if closeErr := rows.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return err
+	}
+	if violated {
+		return fmt.Errorf("row %d of table %s references a missing row of %s", rowID.Int64, table, parent)
+	}
+	return tx.Commit()
+}
+
+// applyMigration runs m unless the database has it, and reports whether it
+// ran.
+func (s *DB) applyMigration(ctx context.Context, tx runner, m migration) (bool, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, rebind(s.dialect, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?"), m.version).Scan(&n); err != nil {
+		return false, err
+	}
+	if n > 0 {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return false, err
+	}
+	_, err := tx.ExecContext(ctx, rebind(s.dialect, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
+		m.version, m.name, time.Now().UnixNano())
+	return err == nil, err
 }
 
 // rebind turns `?` placeholders into PostgreSQL's `$1, $2, …`. The store's

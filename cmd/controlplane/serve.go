@@ -14,9 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferryhq/ferry/controlplane/admin"
 	"github.com/ferryhq/ferry/controlplane/secrets"
 	"github.com/ferryhq/ferry/controlplane/server"
 	"github.com/ferryhq/ferry/controlplane/store"
+	"github.com/ferryhq/ferry/controlplane/web"
 )
 
 func runGenKey(stdout io.Writer) error {
@@ -39,6 +41,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	lease := fs.Duration("lease", server.DefaultLeaseDuration, "time a runner has to acknowledge an assignment")
 	maxAttempts := fs.Int("max-attempts", server.DefaultMaxAttempts, "assignments of a job before an expired lease fails it")
+	webUI := fs.Bool("web", true, "serve the web UI at / (sign in with the admin token)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -88,7 +91,15 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("failed to listen on %s: %w", *listen, err)
 	}
-	httpServer := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	handler := srv.Handler()
+	if *webUI {
+		ui, err := web.New(web.Options{API: admin.NewHandlerClient(handler, adminToken), AdminToken: adminToken, Logger: logger})
+		if err != nil {
+			return err
+		}
+		handler = ui.Mount(handler)
+	}
+	httpServer := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("Control plane listening", "address", ln.Addr().String(), "database", string(db.Dialect()))
 
 	runCtx, cancel := context.WithCancel(context.Background())

@@ -31,6 +31,7 @@ import (
 	"github.com/ferryhq/ferry/controlplane/secrets"
 	"github.com/ferryhq/ferry/controlplane/server"
 	"github.com/ferryhq/ferry/controlplane/store"
+	"github.com/ferryhq/ferry/controlplane/web"
 	"github.com/ferryhq/ferry/protocol"
 	"github.com/ferryhq/ferry/protocol/client"
 )
@@ -174,9 +175,16 @@ func (e *Env) start() error {
 	e.addr = ln.Addr().String()
 	e.URL = "http://" + e.addr
 
+	ui, err := web.New(web.Options{API: admin.NewHandlerClient(srv.Handler(), e.AdminToken),
+		AdminToken: e.AdminToken, Logger: e.cfg.logger})
+	if err != nil {
+		_ = ln.Close()
+		_ = db.Close()
+		return err
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	inst := &instance{store: db, server: srv, cancel: cancel, done: make(chan struct{}),
-		http: &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}}
+		http: &http.Server{Handler: ui.Mount(srv.Handler()), ReadHeaderTimeout: 10 * time.Second}}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {

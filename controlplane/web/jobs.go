@@ -1,0 +1,5 @@
+package web
+
+import "net/http"
+
+func (ui *UI) jobRoutes(mux *http.ServeMux) {}

@@ -1,0 +1,153 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/ferryhq/ferry/protocol/client"
+)
+
+// page is one parsed page: the layout, the shared partials and the page's
+// own templates.
+type page struct {
+	tmpl *template.Template
+}
+
+// parsePages parses templates/<name>.html for every page. layout.html and
+// files that start with an underscore are shared by all pages.
+func parsePages(fsys fs.FS) (map[string]*page, error) {
+	files, err := fs.Glob(fsys, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	shared := []string{"templates/layout.html"}
+	var pageFiles []string
+	for _, f := range files {
+		base := path.Base(f)
+		switch {
+		case base == "layout.html":
+		case strings.HasPrefix(base, "_"):
+			shared = append(shared, f)
+		default:
+			pageFiles = append(pageFiles, f)
+		}
+	}
+	pages := make(map[string]*page, len(pageFiles))
+	for _, f := range pageFiles {
+		t, err := template.New(path.Base(f)).Funcs(funcs).ParseFS(fsys, append(append([]string{}, shared...), f)...)
+		if err != nil {
+			return nil, fmt.Errorf("web: template %s: %w", f, err)
+		}
+		pages[strings.TrimSuffix(path.Base(f), ".html")] = &page{tmpl: t}
+	}
+	return pages, nil
+}
+
+// funcs are the template functions that need no language; the ones that
+// do are methods of view.
+var funcs = template.FuncMap{
+	"join": strings.Join,
+	// pct is the share of part in whole, 0 to 100.
+	"pct": func(part, whole int64) int64 {
+		if whole <= 0 {
+			return 0
+		}
+		return min(100, part*100/whole)
+	},
+}
+
+// render writes a whole page: the layout filled with the page's blocks.
+func (ui *UI) render(w http.ResponseWriter, r *http.Request, name string, status int, data any) {
+	ui.renderTemplate(w, r, name, "layout", status, data)
+}
+
+// renderTemplate writes one named template of a page, such as a fragment
+// that a live update replaces.
+func (ui *UI) renderTemplate(w http.ResponseWriter, r *http.Request, name, tmpl string, status int, data any) {
+	var buf bytes.Buffer
+	if err := ui.execute(&buf, name, tmpl, data); err != nil {
+		ui.log.Error("Failed to render a page", "page", name, "template", tmpl, "path", r.URL.Path, "error", err)
+		http.Error(w, "internal error; the control plane log has the details", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+func (ui *UI) execute(buf *bytes.Buffer, name, tmpl string, data any) error {
+	p, ok := ui.pages[name]
+	if !ok {
+		return fmt.Errorf("no page %q", name)
+	}
+	return p.tmpl.ExecuteTemplate(buf, tmpl, data)
+}
+
+// fragment renders one named template of a page to a string, for a live
+// update.
+func (ui *UI) fragment(name, tmpl string, data any) (string, error) {
+	var buf bytes.Buffer
+	if err := ui.execute(&buf, name, tmpl, data); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
+
+// errorData is the data of the error page.
+type errorData struct {
+	*view
+	Status  int
+	Title   string
+	Message string
+}
+
+func (ui *UI) errorPage(w http.ResponseWriter, r *http.Request, status int, titleID, message string) {
+	v := ui.newView(r, "")
+	ui.render(w, r, "error", status, errorData{view: v, Status: status, Title: v.T(titleID), Message: message})
+}
+
+func (ui *UI) notFound(w http.ResponseWriter, r *http.Request) {
+	ui.errorPage(w, r, http.StatusNotFound, "error.notFound", "")
+}
+
+func (ui *UI) forbidden(w http.ResponseWriter, r *http.Request) {
+	v := ui.newView(r, "")
+	ui.errorPage(w, r, http.StatusForbidden, "error.forbidden", v.T("error.forbiddenHelp"))
+}
+
+// apiFailure shows an admin API error: the API's own message for a refusal
+// (it names the value and the fix and never holds a secret), a generic one
+// for anything else.
+func (ui *UI) apiFailure(w http.ResponseWriter, r *http.Request, err error) {
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) {
+		switch {
+		case apiErr.StatusCode == http.StatusNotFound:
+			ui.errorPage(w, r, http.StatusNotFound, "error.notFound", apiErr.Message)
+			return
+		case apiErr.StatusCode < 500:
+			ui.errorPage(w, r, apiErr.StatusCode, "error.refused", apiErr.Message)
+			return
+		}
+	}
+	ui.log.Error("Admin API call failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	v := ui.newView(r, "")
+	ui.errorPage(w, r, http.StatusInternalServerError, "error.internal", v.T("error.internalHelp"))
+}
+
+// apiMessage returns the message of an admin API refusal to show on a form,
+// and false for any other error.
+func apiMessage(err error) (string, bool) {
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode < 500 {
+		return apiErr.Message, true
+	}
+	return "", false
+}

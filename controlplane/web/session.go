@@ -1,0 +1,124 @@
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+
+	"github.com/ferryhq/ferry/controlplane/secrets"
+)
+
+const (
+	sessionCookie = "ferry_session"
+	// csrfField is the hidden form field that carries the session's CSRF
+	// token.
+	csrfField = "csrf"
+)
+
+// session is what the signed session cookie holds.
+type session struct {
+	// CSRF is the token every form of this session posts back.
+	CSRF    string `json:"csrf"`
+	Expires int64  `json:"exp"`
+}
+
+func (s session) checkCSRF(got string) bool {
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.CSRF)) == 1
+}
+
+// sessions signs and encrypts session cookies with keys derived from the
+// admin token, so every replica that shares the token accepts the same
+// sessions and a new token ends the old ones.
+type sessions struct {
+	codec      *securecookie.SecureCookie
+	adminToken string
+	ttl        time.Duration
+	now        func() time.Time
+}
+
+func newSessions(adminToken string, ttl time.Duration, now func() time.Time) *sessions {
+	codec := securecookie.New(deriveKey(adminToken, "ferry web session signing"), deriveKey(adminToken, "ferry web session encryption"))
+	codec.MaxAge(int(ttl / time.Second))
+	codec.SetSerializer(securecookie.JSONEncoder{})
+	return &sessions{codec: codec, adminToken: adminToken, ttl: ttl, now: now}
+}
+
+func deriveKey(secret, purpose string) []byte {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(purpose))
+	return mac.Sum(nil)
+}
+
+// signIn checks the admin token and, when it matches, sets a new session
+// cookie.
+func (s *sessions) signIn(w http.ResponseWriter, token string) bool {
+	if !secrets.EqualTokens(token, s.adminToken) {
+		return false
+	}
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	sess := session{CSRF: base64.RawURLEncoding.EncodeToString(raw), Expires: s.now().Add(s.ttl).Unix()}
+	value, err := s.codec.Encode(sessionCookie, sess)
+	if err != nil {
+		return false
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: value, Path: "/", MaxAge: int(s.ttl / time.Second),
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	})
+	return true
+}
+
+// read returns the request's session, if it has a valid, unexpired one.
+func (s *sessions) read(r *http.Request) (session, bool) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return session{}, false
+	}
+	var sess session
+	if err := s.codec.Decode(sessionCookie, c.Value, &sess); err != nil {
+		return session{}, false
+	}
+	if s.now().Unix() >= sess.Expires || sess.CSRF == "" {
+		return session{}, false
+	}
+	return sess, true
+}
+
+func (s *sessions) signOut(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+}
+
+type sessionKey struct{}
+
+func withSession(ctx context.Context, s session) context.Context {
+	return context.WithValue(ctx, sessionKey{}, s)
+}
+
+func sessionFrom(ctx context.Context) (session, bool) {
+	s, ok := ctx.Value(sessionKey{}).(session)
+	return s, ok
+}
+
+// safeNext returns target if it is a path on this server, or "/" otherwise,
+// so that the sign-in redirect cannot send the browser elsewhere.
+func safeNext(target string) string {
+	if !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") || strings.HasPrefix(target, "/\\") {
+		return "/"
+	}
+	u, err := url.Parse(target)
+	if err != nil || u.Host != "" || u.Scheme != "" {
+		return "/"
+	}
+	return target
+}

@@ -1,0 +1,92 @@
+// Ferry web UI: live updates over Server-Sent Events, copy buttons and
+// local times. Pages work without it; it only makes them live.
+"use strict";
+
+(function () {
+  const lang = document.documentElement.lang || "en";
+  const dateFormat = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "medium" });
+
+  // localTimes shows every <time datetime> under root in the browser's zone.
+  function localTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (el) {
+      const d = new Date(el.getAttribute("datetime"));
+      if (!isNaN(d)) {
+        el.title = el.textContent;
+        el.textContent = dateFormat.format(d);
+      }
+    });
+  }
+
+  // follow opens the event stream a page names in data-stream and applies
+  // each update: replace the target element, or append to it.
+  function follow(root) {
+    const url = root.dataset.stream;
+    const status = document.getElementById("live-status");
+    const source = new EventSource(url);
+    source.addEventListener("open", function () {
+      if (status) { status.dataset.live = "on"; }
+    });
+    source.addEventListener("error", function () {
+      if (status) { status.dataset.live = "off"; }
+    });
+    source.addEventListener("update", function (ev) {
+      const u = JSON.parse(ev.data);
+      const target = document.getElementById(u.target);
+      if (!target) { return; }
+      const tpl = document.createElement("template");
+      tpl.innerHTML = u.html;
+      localTimes(tpl.content);
+      if (u.append) {
+        const stick = target.scrollTop + target.clientHeight >= target.scrollHeight - 4;
+        target.append(tpl.content);
+        if (stick) { target.scrollTop = target.scrollHeight; }
+      } else {
+        target.replaceWith(tpl.content);
+      }
+    });
+    source.addEventListener("done", function () {
+      source.close();
+      if (status) { status.dataset.live = "done"; }
+    });
+  }
+
+  // Copy buttons copy the text of the element their data-copy names.
+  document.addEventListener("click", function (ev) {
+    const button = ev.target.closest("button[data-copy]");
+    if (!button) { return; }
+    const source = document.getElementById(button.dataset.copy);
+    if (!source) { return; }
+    const text = source.value !== undefined ? source.value : source.textContent;
+    const done = function () {
+      const label = button.textContent;
+      button.textContent = button.dataset.copied || label;
+      setTimeout(function () { button.textContent = label; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { selectText(source); });
+    } else {
+      selectText(source);
+    }
+  });
+
+  function selectText(el) {
+    if (el.select) { el.select(); return; }
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+  }
+
+  // Forms with data-confirm ask before they post.
+  document.addEventListener("submit", function (ev) {
+    const msg = ev.target.dataset.confirm;
+    if (msg && !window.confirm(msg)) { ev.preventDefault(); }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    localTimes(document);
+    document.querySelectorAll("[data-stream]").forEach(follow);
+    document.querySelectorAll(".log").forEach(function (el) { el.scrollTop = el.scrollHeight; });
+  });
+})();

@@ -1,0 +1,85 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// An update is one change a live page applies. The browser replaces the
+// element with ID Target by HTML, or appends HTML to it when Append is set.
+type update struct {
+	Target string `json:"target"`
+	HTML   string `json:"html"`
+	Append bool   `json:"append,omitempty"`
+}
+
+// poll returns the updates of one look at the data. done ends the stream
+// after these updates, for a job that has ended, say.
+type poll func(r *http.Request) (updates []update, done bool, err error)
+
+// stream serves Server-Sent Events: it calls look every StreamInterval and
+// sends each update whose HTML differs from what was sent for its target
+// before. Every replica serves its own streams from the shared store, so a
+// browser may reconnect to any of them.
+func (ui *UI) stream(w http.ResponseWriter, r *http.Request, look poll) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming is not supported by this connection", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	// Retry after two seconds if the connection drops.
+	_, _ = fmt.Fprint(w, "retry: 2000\n\n")
+	flusher.Flush()
+
+	sent := map[string]string{}
+	ticker := time.NewTicker(ui.opts.StreamInterval)
+	defer ticker.Stop()
+	for {
+		updates, done, err := look(r)
+		if err != nil {
+			if r.Context().Err() != nil {
+				return
+			}
+			ui.log.Warn("Live update failed; the browser will reconnect", "path", r.URL.Path, "error", err)
+			return
+		}
+		for _, u := range updates {
+			if !u.Append && sent[u.Target] == u.HTML {
+				continue
+			}
+			if !u.Append {
+				sent[u.Target] = u.HTML
+			}
+			b, err := json.Marshal(u)
+			if err != nil {
+				ui.log.Error("Failed to encode a live update", "target", u.Target, "error", err)
+				return
+			}
+			if _, err := fmt.Fprintf(w, "event: update\ndata: %s\n\n", b); err != nil {
+				return
+			}
+		}
+		if done {
+			_, _ = fmt.Fprint(w, "event: done\ndata: {}\n\n")
+			flusher.Flush()
+			return
+		}
+		// A comment keeps proxies from closing an idle connection.
+		if len(updates) == 0 {
+			_, _ = fmt.Fprint(w, ": idle\n\n")
+		}
+		flusher.Flush()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}

@@ -1,0 +1,196 @@
+// Package web is the control plane's web UI: server-rendered pages for
+// clusters, registration tokens, runners, connections, transfer
+// configurations, previews and jobs, in English and Japanese, with live
+// updates over Server-Sent Events.
+//
+// The UI holds no state of its own beyond the signed session cookie. It
+// reads and writes through the admin API in the same process, so every
+// change passes the same checks as a `controlplane` CLI call.
+package web
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ferryhq/ferry/controlplane/admin"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+//go:embed locales/*.toml
+var localeFS embed.FS
+
+// Options configures the UI. API and AdminToken are required.
+type Options struct {
+	// API is the admin API client the UI works through.
+	API *admin.Client
+	// AdminToken is what the admin types to sign in. It also keys the
+	// session cookies, so changing it signs every browser out.
+	AdminToken string
+	// Logger receives sign-in and error logs. Default: slog.Default().
+	Logger *slog.Logger
+	// SessionTTL is how long a sign-in lasts. Default: 12 hours.
+	SessionTTL time.Duration
+	// StreamInterval is how often a live page looks for changes.
+	// Default: one second.
+	StreamInterval time.Duration
+	// Now is the time source of sessions. Default: time.Now.
+	Now func() time.Time
+}
+
+// UI serves the web pages.
+type UI struct {
+	api      *admin.Client
+	log      *slog.Logger
+	opts     Options
+	sessions *sessions
+	i18n     *catalog
+	pages    map[string]*page
+	handler  http.Handler
+}
+
+// New returns the UI. Mount its Handler at the root of the control plane's
+// HTTP server, next to the APIs.
+func New(opts Options) (*UI, error) {
+	if opts.API == nil {
+		return nil, errors.New("web: Options.API is required")
+	}
+	if opts.AdminToken == "" {
+		return nil, errors.New("web: Options.AdminToken is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = 12 * time.Hour
+	}
+	if opts.StreamInterval <= 0 {
+		opts.StreamInterval = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	cat, err := loadCatalog(localeFS)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := parsePages(templateFS)
+	if err != nil {
+		return nil, err
+	}
+	ui := &UI{
+		api:      opts.API,
+		log:      opts.Logger,
+		opts:     opts,
+		sessions: newSessions(opts.AdminToken, opts.SessionTTL, opts.Now),
+		i18n:     cat,
+		pages:    pages,
+	}
+	ui.handler = ui.routes()
+	return ui, nil
+}
+
+// Handler returns the UI's HTTP handler.
+func (ui *UI) Handler() http.Handler { return ui.handler }
+
+func (ui *UI) routes() http.Handler {
+	mux := http.NewServeMux()
+	static, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		panic(fmt.Sprintf("web: embedded static files: %v", err))
+	}
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	mux.HandleFunc("GET /signin", ui.handleSignInForm)
+	mux.HandleFunc("POST /signin", ui.handleSignIn)
+	mux.HandleFunc("POST /signout", ui.handleSignOut)
+
+	// Every page below needs a session; forms also need its CSRF token.
+	ui.page(mux, "GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/jobs", http.StatusSeeOther)
+	})
+	ui.clusterRoutes(mux)
+	ui.connectionRoutes(mux)
+	ui.configRoutes(mux)
+	ui.jobRoutes(mux)
+
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		ui.notFound(w, r)
+	})
+	protect := http.NewCrossOriginProtection()
+	protect.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ui.log.Warn("Cross-origin form post refused", "method", r.Method, "path", r.URL.Path,
+			"origin", r.Header.Get("Origin"))
+		ui.forbidden(w, r)
+	}))
+	return securityHeaders(ui.withLanguage(protect.Handler(mux)))
+}
+
+// page registers a handler that requires a signed-in session, and for
+// unsafe methods a matching CSRF token in the form.
+func (ui *UI) page(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		sess, ok := ui.sessions.read(r)
+		if !ok {
+			if r.Method == http.MethodGet && r.Header.Get("Accept") != "text/event-stream" {
+				http.Redirect(w, r, signInURL(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			ui.forbidden(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+			if !sess.checkCSRF(r.PostFormValue(csrfField)) {
+				ui.log.Warn("Form post without a valid CSRF token refused", "method", r.Method, "path", r.URL.Path)
+				ui.forbidden(w, r)
+				return
+			}
+		}
+		h(w, r.WithContext(withSession(r.Context(), sess)))
+	})
+}
+
+// maxFormBytes bounds a form post; the largest form, a configuration with
+// a query, stays well below it.
+const maxFormBytes = 256 << 10
+
+// securityHeaders sets headers that keep pages out of frames and scripts to
+// the UI's own.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func cacheStatic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Mount returns a handler that sends the runner protocol (/runner/), the
+// admin API (/api/) and the health check to api, and every other path to
+// the UI.
+func (ui *UI) Mount(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/runner/", api)
+	mux.Handle("/api/", api)
+	mux.Handle("/healthz", api)
+	mux.Handle("/", ui.handler)
+	return mux
+}

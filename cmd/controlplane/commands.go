@@ -232,28 +232,101 @@ func (a *adminCmd) connectionCreate(ctx context.Context, args []string) error {
 	if _, err := a.parse(fs, args); err != nil {
 		return err
 	}
-	switch {
-	case *passwordEnv != "" && *passwordFile != "":
-		return usageError(a.stderr, "--password-env and --password-file are mutually exclusive; keep one")
-	case *passwordEnv != "":
-		v, ok := os.LookupEnv(*passwordEnv)
-		if !ok {
-			return fmt.Errorf("environment variable %s named by --password-env is not set", *passwordEnv)
-		}
-		req.Password = v
-	case *passwordFile != "":
-		b, err := os.ReadFile(*passwordFile)
-		if err != nil {
-			return fmt.Errorf("failed to read --password-file: %w", err)
-		}
-		req.Password = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	password, err := a.readPassword(*passwordEnv, *passwordFile)
+	if err != nil {
+		return err
 	}
+	req.Password = password
 	req.Params = params
 	c, err := a.client()
 	if err != nil {
 		return err
 	}
 	conn, err := c.CreateConnection(ctx, req)
+	if err != nil {
+		return err
+	}
+	return a.print(conn, func(w *tabwriter.Writer) { connectionTable(w, []admin.Connection{conn}) })
+}
+
+// readPassword returns the password from the environment variable or the
+// file a connection command names, or "" when it names neither.
+func (a *adminCmd) readPassword(env, file string) (string, error) {
+	switch {
+	case env != "" && file != "":
+		return "", usageError(a.stderr, "--password-env and --password-file are mutually exclusive; keep one")
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s named by --password-env is not set", env)
+		}
+		return v, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("failed to read --password-file: %w", err)
+		}
+		return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
+	}
+	return "", nil
+}
+
+// connectionUpdate changes the settings given as flags and keeps the
+// others: it reads the connection, applies the flags and sends the whole.
+func (a *adminCmd) connectionUpdate(ctx context.Context, args []string) error {
+	fs := a.flags()
+	var edit admin.UpdateConnectionRequest
+	var params stringMap
+	fs.StringVar(&edit.Name, "name", "", "new connection name")
+	fs.StringVar(&edit.Type, "type", "", "mysql, postgres, sqlite, csv, jsonl or parquet")
+	fs.StringVar(&edit.Host, "host", "", "server host name (mysql, postgres)")
+	fs.IntVar(&edit.Port, "port", 0, "server TCP port; 0 means the type's default")
+	fs.StringVar(&edit.Database, "database", "", "database name (mysql, postgres)")
+	fs.StringVar(&edit.User, "user", "", "account name (mysql, postgres)")
+	passwordEnv := fs.String("password-env", "", "environment variable holding a new password")
+	passwordFile := fs.String("password-file", "", "file holding a new password; one trailing newline is removed")
+	fs.BoolVar(&edit.ClearPassword, "clear-password", false, "remove the stored password")
+	fs.StringVar(&edit.Path, "path", "", "file path (sqlite, csv, jsonl, parquet)")
+	fs.Var(&params, "param", "driver parameter key=value, repeatable; replaces all stored parameters")
+	rest, err := a.parse(fs, args, "CONNECTION")
+	if err != nil {
+		return err
+	}
+	if edit.Password, err = a.readPassword(*passwordEnv, *passwordFile); err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	current, err := c.GetConnection(ctx, rest[0])
+	if err != nil {
+		return err
+	}
+	req := admin.UpdateConnectionRequest{Name: current.Name, Type: current.Type, Host: current.Host, Port: current.Port,
+		Database: current.Database, User: current.User, Path: current.Path, Params: current.Params,
+		Password: edit.Password, ClearPassword: edit.ClearPassword}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "name":
+			req.Name = edit.Name
+		case "type":
+			req.Type = edit.Type
+		case "host":
+			req.Host = edit.Host
+		case "port":
+			req.Port = edit.Port
+		case "database":
+			req.Database = edit.Database
+		case "user":
+			req.User = edit.User
+		case "path":
+			req.Path = edit.Path
+		case "param":
+			req.Params = params
+		}
+	})
+	conn, err := c.UpdateConnection(ctx, rest[0], req)
 	if err != nil {
 		return err
 	}
@@ -295,7 +368,7 @@ func (a *adminCmd) configCreate(ctx context.Context, args []string) error {
 	var req admin.CreateConfigRequest
 	var columns, mergeKeys, incColumns stringList
 	fs.StringVar(&req.Name, "name", "", "configuration name (required)")
-	fs.StringVar(&req.Cluster, "cluster", "", "cluster ID or name whose runners run the jobs (required)")
+	fs.StringVar(&req.Cluster, "cluster", "", "cluster ID or name whose runners run the jobs; without it, jobs cannot run until one is set")
 	fs.StringVar(&req.Source.Connection, "source", "", "source connection ID or name (required)")
 	fs.StringVar(&req.Source.Table, "source-table", "", "table to read")
 	fs.StringVar(&req.Source.Query, "source-query", "", "SELECT statement to read instead of a table")
@@ -331,7 +404,7 @@ func configTable(w io.Writer, cfgs []admin.Config) {
 		if source == "" && c.Source.Query != "" {
 			source = "(query)"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", c.ID, c.Name, c.ClusterID, c.Source.Connection+"/"+source,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", c.ID, c.Name, dash(c.ClusterID), c.Source.Connection+"/"+source,
 			c.Destination.Connection+"/"+c.Destination.Table, dash(c.Destination.Mode), c.Incremental)
 	}
 }
@@ -390,12 +463,32 @@ func (a *adminCmd) jobList(ctx context.Context, args []string) error {
 	var opts admin.JobListOptions
 	fs.StringVar(&opts.Config, "config", "", "only jobs of this configuration (ID or name)")
 	fs.StringVar(&opts.Cluster, "cluster", "", "only jobs of this cluster (ID or name)")
-	state := fs.String("state", "", "only jobs in this state: queued, assigned, accepted, running, succeeded, failed or cancelled")
+	var states stringList
+	fs.Var(&states, "state", "only jobs in these comma-separated states: queued, assigned, accepted, running, succeeded, failed, cancelled")
+	jobType := fs.String("type", "", "only jobs of this type: transfer or preview")
+	since := fs.String("since", "", "only jobs created at or after this RFC 3339 time, such as 2026-03-01T12:00:00Z")
+	until := fs.String("until", "", "only jobs created before this RFC 3339 time")
 	fs.IntVar(&opts.Limit, "limit", 50, "most jobs to list, 1 to 1000")
 	if _, err := a.parse(fs, args); err != nil {
 		return err
 	}
-	opts.State = protocol.JobState(*state)
+	for _, st := range states {
+		opts.States = append(opts.States, protocol.JobState(st))
+	}
+	opts.Type = protocol.JobType(*jobType)
+	for _, t := range []struct {
+		flag, value string
+		into        *time.Time
+	}{{"since", *since, &opts.Since}, {"until", *until, &opts.Until}} {
+		if t.value == "" {
+			continue
+		}
+		parsed, err := time.Parse(time.RFC3339, t.value)
+		if err != nil {
+			return usageError(a.stderr, "invalid --%s %q; use an RFC 3339 time such as 2026-03-01T12:00:00Z", t.flag, t.value)
+		}
+		*t.into = parsed
+	}
 	c, err := a.client()
 	if err != nil {
 		return err

@@ -28,12 +28,13 @@ Admin API (flags --server, --admin-token and -o on every command):
   token list --cluster C        list a cluster's registration tokens
   token revoke --cluster C ID   revoke a registration token
   connection create [flags]     create a connection (see: connection create -h)
+  connection update C [flags]   change a connection's settings (see: connection update -h)
   connection list               list connections
   config create [flags]         create a transfer configuration (see: config create -h)
   config list                   list transfer configurations
   job run CONFIG [--type T]     queue a transfer or preview job
   job cancel ID                 cancel a job
-  job list                      list jobs, newest first
+  job list [flags]              list jobs, newest first (filters: see job list -h)
   job show ID                   show a job with its result or preview
   job logs ID [--follow]        print a job's log lines
   runner list [--cluster C]     list runners
@@ -99,6 +100,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return a.tokenRevoke(ctx, rest)
 	case "connection create":
 		return a.connectionCreate(ctx, rest)
+	case "connection update":
+		return a.connectionUpdate(ctx, rest)
 	case "connection list":
 		return a.connectionList(ctx, rest)
 	case "config create":

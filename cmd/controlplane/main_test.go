@@ -202,3 +202,67 @@ func TestAdminTokenFromEnvironment(t *testing.T) {
 		t.Fatalf("cluster list with FERRY_ADMIN_TOKEN: %v (stderr %q)", err, stderr.String())
 	}
 }
+
+func TestConnectionUpdateKeepsUnsetFlags(t *testing.T) {
+	env := cptest.Start(t)
+	t.Setenv("NEW_DB_PASSWORD", "second-secret")
+	cli(t, env, "connection", "create", "--name", "pg", "--type", "postgres", "--host", "db.internal",
+		"--database", "shop", "--user", "reader", "--param", "sslmode=require")
+
+	var conn admin.Connection
+	out := cli(t, env, "connection", "update", "pg", "--host", "db2.internal", "--password-env", "NEW_DB_PASSWORD", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &conn); err != nil {
+		t.Fatalf("connection update -o json: %v\n%s", err, out)
+	}
+	if conn.Host != "db2.internal" || conn.Database != "shop" || conn.User != "reader" || conn.Params["sslmode"] != "require" {
+		t.Errorf("connection after update = %+v, want the new host and the other settings kept", conn)
+	}
+	if !conn.HasPassword || strings.Contains(out, "second-secret") {
+		t.Errorf("update output %s: want a stored password that is not shown", out)
+	}
+
+	out = cli(t, env, "connection", "update", "pg", "--name", "pg-main", "--clear-password", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &conn); err != nil {
+		t.Fatal(err)
+	}
+	if conn.Name != "pg-main" || conn.HasPassword || conn.Host != "db2.internal" {
+		t.Errorf("connection after rename and clear = %+v", conn)
+	}
+}
+
+func TestJobListFilters(t *testing.T) {
+	env := cptest.Start(t)
+	cluster, _ := env.CreateCluster(t, "tokyo")
+	cfg := env.CreateSQLiteConfig(t, cluster.Name, "orders")
+	ctx := context.Background()
+	transfer, err := env.Admin.RunJob(ctx, cfg.ID, protocol.JobTransfer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	preview, err := env.Admin.RunJob(ctx, cfg.ID, protocol.JobPreview)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Admin.CancelJob(ctx, preview.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	out := cli(t, env, "job", "list", "--state", "queued,cancelled", "--type", "preview")
+	if !strings.Contains(out, preview.ID) || strings.Contains(out, transfer.ID) {
+		t.Errorf("job list --state queued,cancelled --type preview = %q, want only %s", out, preview.ID)
+	}
+	out = cli(t, env, "job", "list", "--since", "2000-01-01T00:00:00Z", "--until", "2100-01-01T00:00:00+09:00")
+	if !strings.Contains(out, preview.ID) || !strings.Contains(out, transfer.ID) {
+		t.Errorf("job list over a wide range = %q, want both jobs", out)
+	}
+
+	var stderr bytes.Buffer
+	err = run(ctx, []string{"job", "list", "--since", "yesterday", "--server", env.URL, "--admin-token", env.AdminToken}, &stderr, &stderr)
+	if !errors.Is(err, errUsage) || !strings.Contains(stderr.String(), `invalid --since "yesterday"`) {
+		t.Errorf("job list --since yesterday = %v, %q; want a usage error naming the value", err, stderr.String())
+	}
+	err = run(ctx, []string{"job", "list", "--state", "done", "--server", env.URL, "--admin-token", env.AdminToken}, &stderr, &stderr)
+	if err == nil || !strings.Contains(err.Error(), `state "done" is not a job state`) {
+		t.Errorf("job list --state done = %v, want the server's message naming the state", err)
+	}
+}

@@ -42,6 +42,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	lease := fs.Duration("lease", server.DefaultLeaseDuration, "time a runner has to acknowledge an assignment")
 	maxAttempts := fs.Int("max-attempts", server.DefaultMaxAttempts, "assignments of a job before an expired lease fails it")
 	webUI := fs.Bool("web", true, "serve the web UI at / (sign in with the admin token)")
+	publicURL := fs.String("public-url", "", "URL runners use to reach the control plane, shown in the web UI's install commands (default: the scheme and host of the browser's request)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -93,7 +94,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	handler := srv.Handler()
 	if *webUI {
-		ui, err := web.New(web.Options{API: admin.NewHandlerClient(handler, adminToken), AdminToken: adminToken, Logger: logger})
+		ui, err := web.New(web.Options{API: admin.NewHandlerClient(handler, adminToken), AdminToken: adminToken, Logger: logger,
+			PublicURL: *publicURL})
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/ferryhq/ferry/controlplane/admin"
@@ -45,6 +47,11 @@ type Options struct {
 	StreamInterval time.Duration
 	// Now is the time source of sessions. Default: time.Now.
 	Now func() time.Time
+	// PublicURL is the URL runners use to reach the control plane, such as
+	// https://ferry.example.com. The install commands on the token page
+	// contain it. Empty means the scheme and host of the request, which is
+	// wrong behind a proxy that terminates TLS.
+	PublicURL string
 }
 
 // UI serves the web pages.
@@ -78,6 +85,13 @@ func New(opts Options) (*UI, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.PublicURL != "" {
+		u, err := url.Parse(opts.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("web: invalid public URL %q: want http(s)://host[:port][/path], such as https://ferry.example.com", opts.PublicURL)
+		}
+		opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
 	}
 	cat, err := loadCatalog(localeFS)
 	if err != nil {

@@ -256,10 +256,12 @@ func (s *DB) applySQLiteMigration(ctx context.Context, conn *sql.Conn, m migrati
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
+
 	applied, err := s.applyMigration(ctx, tx, m)
 	if err != nil || !applied {
 		return err
 	}
+
 	rows, err := tx.QueryContext(ctx, "PRAGMA foreign_key_check")
 	if err != nil {
 		return err
@@ -278,6 +280,7 @@ func (s *DB) applySQLiteMigration(ctx context.Context, conn *sql.Conn, m migrati
 		return err
 	}
 	if violated {
+		// Only the first violation is reported; the check lists them all.
 		return fmt.Errorf("row %d of table %s references a missing row of %s", rowID.Int64, table, parent)
 	}
 	return tx.Commit()

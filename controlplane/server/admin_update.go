@@ -90,13 +90,14 @@ func (s *Server) handleUpdateConfig(r *http.Request) (int, any, error) {
 		if err != nil {
 			return notFoundOr(err, "config %q not found", ref)
 		}
-		cfg.ID, cfg.CreatedAt, cfg.UpdatedAt = old.ID, old.CreatedAt, s.clock.Now().UTC()
-		cfg.LastRecord = old.LastRecord
-		if len(old.LastRecord) > 0 && sourceChanged(old, cfg) {
+		now := s.clock.Now().UTC()
+		cfg.ID, cfg.CreatedAt, cfg.UpdatedAt = old.ID, old.CreatedAt, now
+		cfg.LastRecord, cfg.SourceChangedAt = old.LastRecord, old.SourceChangedAt
+		if sourceChanged(old, cfg) {
 			// The stored position is a value of the old source's columns,
 			// so it means nothing for the new source.
-			cfg.LastRecord = nil
-			positionCleared = true
+			positionCleared = len(old.LastRecord) > 0
+			cfg.LastRecord, cfg.SourceChangedAt = nil, now
 		}
 		return duplicateOr(q.UpdateConfig(ctx, cfg), "config %q already exists; pick another name", req.Name)
 	})

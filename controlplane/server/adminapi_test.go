@@ -652,3 +652,51 @@ func TestJobProgressCap(t *testing.T) {
 		}
 	})
 }
+
+func TestUpdateConfigDuringRun(t *testing.T) {
+	eachStore(t, func(t *testing.T, h *harness) {
+		ctx := h.ctx
+		cluster, token := h.env.CreateCluster(t, "tokyo")
+		base := h.env.CreateSQLiteConfig(t, cluster.Name, "base")
+		req := admin.CreateConfigRequest{Name: "orders", Cluster: cluster.Name,
+			Source:      admin.ConfigSource{Connection: base.Source.Connection, Table: "orders"},
+			Destination: admin.ConfigDestination{Connection: base.Destination.Connection, Table: "orders"},
+			Incremental: true, IncrementalColumns: []string{"id"}}
+		cfg, err := h.env.Admin.CreateConfig(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := h.join(token, "ns/runner", 1)
+		a := h.assign(r, cfg, protocol.JobTransfer)
+		h.accept(r, a)
+
+		// The source changes while the job reads the old one.
+		h.clk.Step(time.Second)
+		req.Source.Table = "orders_v2"
+		if _, err := h.env.Admin.UpdateConfig(ctx, cfg.ID, req); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.pod(a).SendResult(ctx, a.JobID, protocol.ResultRequest{Epoch: a.Epoch, Succeeded: true, Rows: 5,
+			LastRecord: json.RawMessage(`{"id":5}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.status(r, a, protocol.PhaseSucceeded, ""); got != protocol.StateSucceeded {
+			t.Fatalf("state = %s, want succeeded", got)
+		}
+		stored, err := h.env.Admin.GetConfig(ctx, cfg.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stored.LastRecord) != 0 {
+			t.Errorf("lastRecord = %s, want none: the job read the old source", stored.LastRecord)
+		}
+
+		// A job assigned after the change stores its position.
+		r.heartbeat(protocol.HeartbeatRequest{State: protocol.RunnerIdle})
+		h.clk.Step(time.Second)
+		h.finishIncremental(r, cfg, `{"id":9}`)
+		if stored, err := h.env.Admin.GetConfig(ctx, cfg.ID); err != nil || string(stored.LastRecord) != `{"id":9}` {
+			t.Errorf("lastRecord after a run on the new source = %s (%v), want {\"id\":9}", stored.LastRecord, err)
+		}
+	})
+}

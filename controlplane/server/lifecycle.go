@@ -469,7 +469,13 @@ func (s *Server) finish(ctx context.Context, q store.Querier, job *store.Job, st
 			if err != nil {
 				return err
 			}
-			if cfg.Incremental {
+			switch {
+			case !cfg.Incremental:
+			case cfg.SourceChangedAt.After(job.AssignedAt):
+				// The job may have read the old source, whose position
+				// means nothing for the new one.
+				s.logJob(*job, "Incremental position not stored: the config's source changed after the job was assigned")
+			default:
 				if err := q.SetConfigLastRecord(ctx, cfg.ID, result.LastRecord, now); err != nil {
 					return err
 				}

@@ -90,6 +90,9 @@ type Config struct {
 	PreviewRows int
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// SourceChangedAt is when an edit last changed the source connection,
+	// table or query or the incremental columns, or zero.
+	SourceChangedAt time.Time
 }
 
 // Job is one run of a transfer configuration, across its attempts.

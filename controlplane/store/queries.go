@@ -442,22 +442,22 @@ func (q queries) ListConnections(ctx context.Context) ([]Connection, error) {
 
 const configColumns = `id, name, cluster_id, source_connection_id, source_table, source_query, source_columns, source_where,
 	destination_connection_id, destination_table, destination_mode, merge_keys, incremental, incremental_columns,
-	last_record, parallelism, preview_rows, created_at, updated_at`
+	last_record, parallelism, preview_rows, created_at, updated_at, source_changed_at`
 
 func scanConfig(s interface{ Scan(...any) error }) (Config, error) {
 	var c Config
 	var clusterID sql.NullString
 	var columns, mergeKeys, incColumns, lastRecord string
-	var created, updated int64
+	var created, updated, sourceChanged int64
 	err := s.Scan(&c.ID, &c.Name, &clusterID, &c.SourceConnectionID, &c.SourceTable, &c.SourceQuery, &columns, &c.SourceWhere,
 		&c.DestinationConnectionID, &c.DestinationTable, &c.DestinationMode, &mergeKeys, &c.Incremental, &incColumns,
-		&lastRecord, &c.Parallelism, &c.PreviewRows, &created, &updated)
+		&lastRecord, &c.Parallelism, &c.PreviewRows, &created, &updated, &sourceChanged)
 	c.ClusterID = clusterID.String
 	c.SourceColumns, c.MergeKeys, c.IncrementalColumns = decodeStrings(columns), decodeStrings(mergeKeys), decodeStrings(incColumns)
 	if lastRecord != "" {
 		c.LastRecord = json.RawMessage(lastRecord)
 	}
-	c.CreatedAt, c.UpdatedAt = fromNanos(created), fromNanos(updated)
+	c.CreatedAt, c.UpdatedAt, c.SourceChangedAt = fromNanos(created), fromNanos(updated), fromNanos(sourceChanged)
 	return c, err
 }
 
@@ -466,22 +466,23 @@ func configArgs(c Config) []any {
 	return []any{c.ID, c.Name, nullString(c.ClusterID), c.SourceConnectionID, c.SourceTable, c.SourceQuery,
 		encodeJSON(nonNil(c.SourceColumns)), c.SourceWhere, c.DestinationConnectionID, c.DestinationTable, c.DestinationMode,
 		encodeJSON(nonNil(c.MergeKeys)), c.Incremental, encodeJSON(nonNil(c.IncrementalColumns)), string(c.LastRecord),
-		c.Parallelism, c.PreviewRows, nanos(c.CreatedAt), nanos(c.UpdatedAt)}
+		c.Parallelism, c.PreviewRows, nanos(c.CreatedAt), nanos(c.UpdatedAt), nanos(c.SourceChangedAt)}
 }
 
 func (q queries) CreateConfig(ctx context.Context, c Config) error {
-	_, err := q.exec(ctx, "INSERT INTO transfer_configs ("+configColumns+") VALUES (?"+strings.Repeat(", ?", 18)+")", configArgs(c)...)
+	_, err := q.exec(ctx, "INSERT INTO transfer_configs ("+configColumns+") VALUES (?"+strings.Repeat(", ?", 19)+")", configArgs(c)...)
 	return err
 }
 
 func (q queries) UpdateConfig(ctx context.Context, c Config) error {
 	all := configArgs(c)
-	// Name to preview_rows, then updated_at, then the ID for the WHERE.
-	args := slices.Concat(all[1:17], []any{all[18], c.ID})
+	// Name to preview_rows, then updated_at and source_changed_at, then the
+	// ID for the WHERE.
+	args := slices.Concat(all[1:17], all[18:20], []any{c.ID})
 	return mustAffect(q.exec(ctx, `UPDATE transfer_configs SET name = ?, cluster_id = ?, source_connection_id = ?,
 		source_table = ?, source_query = ?, source_columns = ?, source_where = ?, destination_connection_id = ?,
 		destination_table = ?, destination_mode = ?, merge_keys = ?, incremental = ?, incremental_columns = ?,
-		last_record = ?, parallelism = ?, preview_rows = ?, updated_at = ? WHERE id = ?`, args...))
+		last_record = ?, parallelism = ?, preview_rows = ?, updated_at = ?, source_changed_at = ? WHERE id = ?`, args...))
 }
 
 // nullString stores "" as NULL, for nullable references.

@@ -337,6 +337,8 @@ echo "${elapsed}" >"${demo_dir}/wall-seconds"
 say "Demo finished in ${elapsed}s (DB=${db_kind})."
 cat <<EOF
 
+Open the web UI at ${FERRY_SERVER}/ and sign in with the admin token in .demo/admin-token.
+
 Try it yourself:
   export KUBECONFIG=${kubeconfig} FERRY_SERVER=${FERRY_SERVER} FERRY_ADMIN_TOKEN=\$(cat .demo/admin-token)
   bin/controlplane job run orders && bin/controlplane job list

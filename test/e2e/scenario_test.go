@@ -83,8 +83,7 @@ type runner struct {
 func (r *runner) secretName() string { return r.name + "-registration" }
 
 // newRunner creates a cluster named "<namespace>-<name>" in the control plane with one
-// registration token, stores the token in a Secret, creates TransferRunner name and waits
-// until it is Idle.
+// registration token, installs TransferRunner name with it and waits until it is Idle.
 func (s *scenario) newRunner(name string, opts runnerOptions) *runner {
 	t := s.t
 	t.Helper()
@@ -96,10 +95,22 @@ func (s *scenario) newRunner(name string, opts runnerOptions) *runner {
 	if err != nil {
 		t.Fatalf("failed to create a registration token: %v", err)
 	}
-	r := &runner{name: name, cluster: cluster, tokenID: token.ID}
+	r := s.installRunner(name, cluster, token.Token, opts)
+	r.tokenID = token.ID
+	s.waitRunnerState(r, transferv1.RunnerIdle)
+	return r
+}
+
+// installRunner does what an admin does with kubectl once the control plane has given them a
+// registration token: it stores token in a Secret and creates TransferRunner name, which
+// joins cluster with it. It does not wait for the runner to join.
+func (s *scenario) installRunner(name string, cluster admin.Cluster, token string, opts runnerOptions) *runner {
+	t := s.t
+	t.Helper()
+	r := &runner{name: name, cluster: cluster}
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: r.secretName(), Namespace: s.namespace},
-		StringData: map[string]string{"token": token.Token},
+		StringData: map[string]string{"token": token},
 	}
 	if err := sys.kube.Create(bg(t), secret); err != nil {
 		t.Fatalf("failed to create Secret %s: %v", secret.Name, err)
@@ -125,7 +136,6 @@ func (s *scenario) newRunner(name string, opts runnerOptions) *runner {
 	if err := sys.kube.Create(bg(t), tr); err != nil {
 		t.Fatalf("failed to create TransferRunner %s: %v", name, err)
 	}
-	s.waitRunnerState(r, transferv1.RunnerIdle)
 	return r
 }
 

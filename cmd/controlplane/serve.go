@@ -97,6 +97,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		ui, err := web.New(web.Options{API: admin.NewHandlerClient(handler, adminToken), AdminToken: adminToken, Logger: logger,
 			PublicURL: *publicURL})
 		if err != nil {
+			_ = ln.Close()
 			return err
 		}
 		handler = ui.Mount(handler)

@@ -128,9 +128,10 @@ func (b *browser) signIn() {
 	if r.Status != http.StatusSeeOther {
 		b.t.Fatalf("sign-in: status %d, want 303; body:\n%s", r.Status, r.Body)
 	}
-	b.get("/clusters")
+	// Every signed-in page has the sign-out form, and so the token.
+	b.get("/no-such-page")
 	if b.csrf == "" {
-		b.t.Fatal("sign-in: no CSRF token on /clusters")
+		b.t.Fatal("sign-in: no CSRF token on a signed-in page")
 	}
 }
 
@@ -152,4 +153,10 @@ func mustNotContain(t *testing.T, body string, unwanted ...string) {
 			t.Errorf("page has %q, which it must not; page:\n%s", u, body)
 		}
 	}
+}
+
+// startControlPlane starts a control plane with the UI, signed out.
+func startControlPlane(t *testing.T) *cptest.Env {
+	t.Helper()
+	return cptest.Start(t)
 }

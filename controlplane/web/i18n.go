@@ -124,7 +124,13 @@ func (ui *UI) newView(r *http.Request, nav string) *view {
 		printer: message.NewPrinter(tag),
 		tag:     tag,
 	}
-	if s, ok := sessionFrom(r.Context()); ok {
+	s, ok := sessionFrom(r.Context())
+	if !ok {
+		// Pages outside ui.page, such as the not-found page, still show
+		// the navigation to a signed-in admin.
+		s, ok = ui.sessions.read(r)
+	}
+	if ok {
 		v.SignedIn, v.CSRF = true, s.CSRF
 	}
 	return v

@@ -1,0 +1,181 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestSignIn(t *testing.T) {
+	b := newBrowser(t, startControlPlane(t))
+
+	r := b.get("/?from=bookmark")
+	if r.Status != http.StatusSeeOther || r.Location != "/signin?next="+url.QueryEscape("/?from=bookmark") {
+		t.Fatalf("signed-out GET: status %d, Location %q; want 303 to the sign-in page", r.Status, r.Location)
+	}
+
+	r = b.postRaw("/signin", url.Values{"token": {"wrong"}, "next": {"/jobs"}})
+	if r.Status != http.StatusUnauthorized {
+		t.Fatalf("wrong token: status %d, want 401", r.Status)
+	}
+	mustContain(t, r.Body, "That admin token is not right")
+	if _, ok := b.cookies["ferry_session"]; ok {
+		t.Fatal("a wrong token got a session cookie")
+	}
+
+	r = b.postRaw("/signin", url.Values{"token": {b.env.AdminToken}, "next": {"/jobs?state=failed"}})
+	if r.Status != http.StatusSeeOther || r.Location != "/jobs?state=failed" {
+		t.Fatalf("sign-in: status %d, Location %q; want 303 back to the page", r.Status, r.Location)
+	}
+	c := b.cookies["ferry_session"]
+	if c == nil {
+		t.Fatal("sign-in set no session cookie")
+	}
+	setCookie := strings.Join(r.Header.Values("Set-Cookie"), "\n")
+	for _, attr := range []string{"Secure", "HttpOnly", "SameSite=Strict", "Path=/"} {
+		if !strings.Contains(setCookie, attr) {
+			t.Errorf("session cookie lacks %s: %s", attr, setCookie)
+		}
+	}
+	if strings.Contains(setCookie, b.env.AdminToken) {
+		t.Error("the session cookie holds the admin token in the clear")
+	}
+}
+
+func TestSignInRedirectStaysOnSite(t *testing.T) {
+	b := newBrowser(t, startControlPlane(t))
+	for _, next := range []string{"https://example.com/", "//example.com/x", "/\\example.com", "javascript:alert(1)", ""} {
+		r := b.postRaw("/signin", url.Values{"token": {b.env.AdminToken}, "next": {next}})
+		if r.Status != http.StatusSeeOther || r.Location != "/" {
+			t.Errorf("next=%q: status %d, Location %q; want 303 to /", next, r.Status, r.Location)
+		}
+	}
+}
+
+func TestTamperedSessionIsRefused(t *testing.T) {
+	b := startUI(t)
+	c := b.cookies["ferry_session"]
+	c.Value = c.Value[:len(c.Value)-4] + "AAAA"
+	if r := b.get("/"); !strings.HasPrefix(r.Location, "/signin") {
+		t.Fatalf("tampered cookie: status %d, Location %q; want 303 to sign in", r.Status, r.Location)
+	}
+}
+
+func TestSignOut(t *testing.T) {
+	b := startUI(t)
+	if r := b.postRaw("/signout", url.Values{"csrf": {"not-the-token"}}); r.Status != http.StatusForbidden {
+		t.Fatalf("sign-out with a wrong CSRF token: status %d, want 403", r.Status)
+	}
+	if r := b.get("/"); r.Location != "/jobs" {
+		t.Fatalf("not signed in after a refused sign-out: status %d, Location %q", r.Status, r.Location)
+	}
+	if r := b.post("/signout", nil); r.Status != http.StatusSeeOther || r.Location != "/signin" {
+		t.Fatalf("sign-out: status %d, Location %q", r.Status, r.Location)
+	}
+	if r := b.get("/"); !strings.HasPrefix(r.Location, "/signin") {
+		t.Fatalf("after sign-out: status %d, Location %q; want 303 to sign in", r.Status, r.Location)
+	}
+}
+
+func TestCSRF(t *testing.T) {
+	b := startUI(t)
+	form := url.Values{"name": {"csrf-test"}}
+	for name, csrf := range map[string]string{"missing": "", "wrong": "x" + b.csrf} {
+		f := url.Values{}
+		for k, v := range form {
+			f[k] = v
+		}
+		if csrf != "" {
+			f.Set("csrf", csrf)
+		}
+		if r := b.postRaw("/clusters", f); r.Status != http.StatusForbidden {
+			t.Errorf("%s CSRF token: status %d, want 403", name, r.Status)
+		}
+	}
+
+	// A post from another site is refused by the Origin check even with
+	// the right token (a token that leaked, say).
+	f := url.Values{"name": {"csrf-test"}, "csrf": {b.csrf}}
+	req, err := http.NewRequest(http.MethodPost, b.base+"/clusters", strings.NewReader(f.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://attacker.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if r := b.do(req); r.Status != http.StatusForbidden {
+		t.Errorf("cross-site post: status %d, want 403", r.Status)
+	}
+
+	clusters, err := b.env.Admin.ListClusters(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(clusters) != 0 {
+		t.Errorf("refused posts stored clusters: %+v", clusters)
+	}
+}
+
+func TestLanguage(t *testing.T) {
+	b := newBrowser(t, startControlPlane(t))
+
+	b.lang = "ja-JP,ja;q=0.9,en;q=0.8"
+	r := b.get("/signin")
+	mustContain(t, r.Body, `<html lang="ja">`, "管理トークン")
+
+	b.lang = "fr-FR,fr;q=0.9,en;q=0.5"
+	mustContain(t, b.get("/signin").Body, `<html lang="en">`, "Admin token")
+
+	b.lang = "de"
+	mustContain(t, b.get("/signin").Body, `<html lang="en">`)
+
+	// The switch sets a cookie that wins over Accept-Language and
+	// returns to the same page without the parameter.
+	r = b.get("/signin?next=%2Fjobs&lang=ja")
+	if r.Status != http.StatusSeeOther || r.Location != "/signin?next=%2Fjobs" {
+		t.Fatalf("language switch: status %d, Location %q", r.Status, r.Location)
+	}
+	b.lang = "en"
+	mustContain(t, b.get("/signin").Body, `<html lang="ja">`, "サインイン")
+
+	// An unknown language keeps the current one.
+	b.get("/signin?lang=xx")
+	mustContain(t, b.get("/signin").Body, `<html lang="ja">`)
+}
+
+func TestSecurityHeadersAndStatic(t *testing.T) {
+	b := newBrowser(t, startControlPlane(t))
+	r := b.get("/signin")
+	for _, h := range []string{"Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy"} {
+		if r.Header.Get(h) == "" {
+			t.Errorf("sign-in page lacks the %s header", h)
+		}
+	}
+	if !strings.Contains(r.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+		t.Errorf("CSP allows scripts from elsewhere: %s", r.Header.Get("Content-Security-Policy"))
+	}
+	for _, path := range []string{"/static/app.js", "/static/app.css"} {
+		if r := b.get(path); r.Status != http.StatusOK || len(r.Body) == 0 {
+			t.Errorf("GET %s: status %d", path, r.Status)
+		}
+	}
+	if r := b.get("/no-such-page"); r.Status != http.StatusNotFound {
+		t.Errorf("unknown page: status %d, want 404", r.Status)
+	}
+}
+
+func TestAPIsStillServed(t *testing.T) {
+	env := startControlPlane(t)
+	if _, err := env.Admin.ListClusters(t.Context()); err != nil {
+		t.Fatalf("admin API behind the UI: %v", err)
+	}
+	resp, err := http.Get(env.URL + "/api/v1/clusters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("admin API without a token: status %d, want 401", resp.StatusCode)
+	}
+}

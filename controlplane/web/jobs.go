@@ -1,5 +1,254 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
 
-func (ui *UI) jobRoutes(mux *http.ServeMux) {}
+	"github.com/ferryhq/ferry/controlplane/admin"
+	"github.com/ferryhq/ferry/protocol"
+)
+
+// jobRoutes registers the jobs list, the job detail page with its live log,
+// the full log as text and the cancel action.
+func (ui *UI) jobRoutes(mux *http.ServeMux) {
+	ui.page(mux, "GET /jobs", ui.handleJobs)
+	ui.page(mux, "GET /jobs/events", ui.handleJobsEvents)
+	ui.page(mux, "GET /jobs/{id}", ui.handleJob)
+	ui.page(mux, "GET /jobs/{id}/events", ui.handleJobEvents)
+	ui.page(mux, "GET /jobs/{id}/log.txt", ui.handleJobLogText)
+	ui.page(mux, "POST /jobs/{id}/cancel", ui.handleJobCancel)
+}
+
+// jobListLimit is the number of jobs the list shows, newest first.
+const jobListLimit = 100
+
+// jobStates are the job states in lifecycle order, for the state filter.
+var jobStates = []protocol.JobState{
+	protocol.StateQueued, protocol.StateAssigned, protocol.StateAccepted, protocol.StateRunning,
+	protocol.StateSucceeded, protocol.StateFailed, protocol.StateCancelled,
+}
+
+// Layouts the created from/to filters accept: what a datetime-local input
+// sends, with or without seconds, and RFC 3339 for hand-written URLs.
+var filterTimeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time.RFC3339}
+
+// jobFilter is the jobs list filter as the user gave it in the query, with
+// a message per invalid field.
+type jobFilter struct {
+	States  []string
+	Cluster string
+	Config  string
+	Type    string
+	From    string
+	To      string
+	// Errors maps a field (state, type, from, to) to its message.
+	Errors map[string]string
+
+	options admin.JobListOptions
+}
+
+// HasState reports whether the filter selects state.
+func (f jobFilter) HasState(state protocol.JobState) bool {
+	return slices.Contains(f.States, string(state))
+}
+
+// Invalid reports whether any field of the filter is invalid.
+func (f jobFilter) Invalid() bool { return len(f.Errors) > 0 }
+
+// Active reports whether the filter narrows the list at all.
+func (f jobFilter) Active() bool {
+	return len(f.States) > 0 || f.Cluster != "" || f.Config != "" || f.Type != "" || f.From != "" || f.To != ""
+}
+
+// parseJobFilter reads the filter form. The state parameter may repeat
+// (one checkbox each) or hold a comma-separated list. Times are in UTC.
+func parseJobFilter(v *view, q url.Values) jobFilter {
+	f := jobFilter{
+		Cluster: strings.TrimSpace(q.Get("cluster")),
+		Config:  strings.TrimSpace(q.Get("config")),
+		Type:    strings.TrimSpace(q.Get("type")),
+		From:    strings.TrimSpace(q.Get("from")),
+		To:      strings.TrimSpace(q.Get("to")),
+		Errors:  map[string]string{},
+	}
+	f.options = admin.JobListOptions{Cluster: f.Cluster, Config: f.Config, Limit: jobListLimit}
+
+	for _, value := range q["state"] {
+		for part := range strings.SplitSeq(value, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" || slices.Contains(f.States, part) {
+				continue
+			}
+			f.States = append(f.States, part)
+			state := protocol.JobState(part)
+			if !slices.Contains(jobStates, state) {
+				f.Errors["state"] = v.T("jobs.filter.badState", "Value", part)
+				continue
+			}
+			f.options.States = append(f.options.States, state)
+		}
+	}
+
+	switch protocol.JobType(f.Type) {
+	case "":
+	case protocol.JobTransfer, protocol.JobPreview:
+		f.options.Type = protocol.JobType(f.Type)
+	default:
+		f.Errors["type"] = v.T("jobs.filter.badType", "Value", f.Type)
+	}
+
+	from, fromOK := parseFilterTime(f.From)
+	if !fromOK {
+		f.Errors["from"] = v.T("jobs.filter.badTime", "Value", f.From)
+	}
+	to, toOK := parseFilterTime(f.To)
+	if !toOK {
+		f.Errors["to"] = v.T("jobs.filter.badTime", "Value", f.To)
+	}
+	if fromOK && toOK && !from.IsZero() && !to.IsZero() && !to.After(from) {
+		f.Errors["to"] = v.T("jobs.filter.toBeforeFrom", "From", f.From, "To", f.To)
+	}
+	f.options.Since, f.options.Until = from, to
+	return f
+}
+
+// parseFilterTime reads a from/to value as UTC. An empty value is the zero
+// time.
+func parseFilterTime(s string) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, true
+	}
+	for _, layout := range filterTimeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// jobRow is one job in the list.
+type jobRow struct {
+	admin.Job
+	ClusterName string
+	// Duration is the run time so far; HasDuration is false for a job that
+	// never started.
+	Duration    time.Duration
+	HasDuration bool
+}
+
+// jobsPage is the data of the jobs list.
+type jobsPage struct {
+	*view
+	Filter   jobFilter
+	States   []protocol.JobState
+	Clusters []admin.Cluster
+	Configs  []admin.Config
+	Jobs     []jobRow
+	// Error is the admin API's refusal of the filter, such as an unknown
+	// cluster name.
+	Error string
+	// Capped is set when the list holds jobListLimit jobs, so older ones
+	// may be left out.
+	Capped    bool
+	Limit     int
+	StreamURL string
+}
+
+func (ui *UI) handleJobs(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	v := ui.newView(r, "jobs")
+	data := jobsPage{view: v, Filter: parseJobFilter(v, r.URL.Query()), States: jobStates, Limit: jobListLimit}
+
+	var err error
+	if data.Clusters, err = ui.api.ListClusters(ctx); err != nil {
+		ui.apiFailure(w, r, err)
+		return
+	}
+	if data.Configs, err = ui.api.ListConfigs(ctx); err != nil {
+		ui.apiFailure(w, r, err)
+		return
+	}
+	if data.Filter.Invalid() {
+		ui.render(w, r, "jobs", http.StatusUnprocessableEntity, data)
+		return
+	}
+	if err := ui.loadJobRows(r, &data); err != nil {
+		msg, ok := apiMessage(err)
+		if !ok {
+			ui.apiFailure(w, r, err)
+			return
+		}
+		data.Error = msg
+		ui.render(w, r, "jobs", http.StatusUnprocessableEntity, data)
+		return
+	}
+	data.StreamURL = "/jobs/events"
+	if r.URL.RawQuery != "" {
+		data.StreamURL += "?" + r.URL.RawQuery
+	}
+	ui.render(w, r, "jobs", http.StatusOK, data)
+}
+
+// loadJobRows lists the jobs that match data.Filter into data.Jobs.
+func (ui *UI) loadJobRows(r *http.Request, data *jobsPage) error {
+	jobs, err := ui.api.ListJobs(r.Context(), data.Filter.options)
+	if err != nil {
+		return err
+	}
+	names := make(map[string]string, len(data.Clusters))
+	for _, c := range data.Clusters {
+		names[c.ID] = c.Name
+	}
+	now := ui.opts.Now()
+	data.Jobs = make([]jobRow, 0, len(jobs))
+	for _, j := range jobs {
+		row := jobRow{Job: j, ClusterName: names[j.ClusterID]}
+		row.Duration, row.HasDuration = jobRunTime(j, now)
+		data.Jobs = append(data.Jobs, row)
+	}
+	data.Capped = len(jobs) >= jobListLimit
+	return nil
+}
+
+// handleJobsEvents streams the table body of the jobs list for the filter
+// in the query, so running jobs move on without a reload.
+func (ui *UI) handleJobsEvents(w http.ResponseWriter, r *http.Request) {
+	v := ui.newView(r, "jobs")
+	filter := parseJobFilter(v, r.URL.Query())
+	if filter.Invalid() {
+		http.Error(w, "invalid job filter; reload the jobs page to see which value to fix", http.StatusBadRequest)
+		return
+	}
+	ui.stream(w, r, func(r *http.Request) ([]update, bool, error) {
+		data := jobsPage{view: v, Filter: filter, Limit: jobListLimit}
+		clusters, err := ui.api.ListClusters(r.Context())
+		if err != nil {
+			return nil, false, err
+		}
+		data.Clusters = clusters
+		if err := ui.loadJobRows(r, &data); err != nil {
+			return nil, false, err
+		}
+		body, err := ui.fragment("jobs", "jobs-body", data)
+		if err != nil {
+			return nil, false, err
+		}
+		return []update{{Target: "jobs-body", HTML: body}}, false, nil
+	})
+}
+
+// jobRunTime returns how long a job has run: until it finished, or until
+// now while it runs. It returns false for a job that never started.
+func jobRunTime(j admin.Job, now time.Time) (time.Duration, bool) {
+	if j.StartedAt == nil || j.StartedAt.IsZero() {
+		return 0, false
+	}
+	end := now
+	if j.FinishedAt != nil && !j.FinishedAt.IsZero() {
+		end = *j.FinishedAt
+	}
+	return max(end.Sub(*j.StartedAt), 0), true
+}

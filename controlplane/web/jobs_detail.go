@@ -1,0 +1,365 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/ferryhq/ferry/controlplane/admin"
+	"github.com/ferryhq/ferry/protocol"
+	"github.com/ferryhq/ferry/transfer/spec"
+)
+
+// staleRate is how old the last progress sample of a running job may be
+// before the current rate shows as zero. The control plane stores a sample
+// only when rows or bytes changed, so a stalled job leaves its last rate
+// behind.
+// NOTE: three times the engine's default progress interval of 5 s; a
+// runner that reports less often shows a zero rate between reports.
+const staleRate = 15 * time.Second
+
+// jobPage is the data of the job detail page. The summary, preview and log
+// fragments re-render from it on every live update.
+type jobPage struct {
+	*view
+	Job         admin.Job
+	Terminal    bool
+	ClusterName string
+	RunnerName  string
+	Duration    time.Duration
+	HasDuration bool
+	Progress    jobProgress
+	// RateNow is the rate of the last interval between two progress
+	// samples, while the job runs.
+	RateNow    float64
+	HasRateNow bool
+	// RateAverage is the rows over the run time.
+	RateAverage    float64
+	HasRateAverage bool
+	// Samples counts the progress samples of the current attempt.
+	Samples int
+	Chart   *rateChart
+	Preview *previewTable
+	Log     jobLog
+	// StreamURL follows the job while it has not ended.
+	StreamURL string
+}
+
+// jobProgress is the state of the progress bar. Without a known total the
+// bar is indeterminate while the job runs.
+type jobProgress struct {
+	Indeterminate bool
+	Value, Max    int64
+}
+
+// Percent returns the share of the bar that is full, 0 to 100.
+func (p jobProgress) Percent() int64 {
+	if p.Max <= 0 {
+		return 0
+	}
+	return min(100, p.Value*100/p.Max)
+}
+
+// previewTable is the result of a preview job as the page shows it.
+type previewTable struct {
+	Columns  []protocol.Column
+	Rows     [][]previewCell
+	Withheld bool
+}
+
+// previewCell is one value of a sample row.
+type previewCell struct {
+	Null bool
+	Text string
+	// Structured marks a JSON object or array, shown as JSON.
+	Structured bool
+}
+
+// jobNames remembers names a job page looks up once per page or stream:
+// clusters and runners by ID, and the preview row count of configurations.
+type jobNames struct {
+	clusters    map[string]string
+	runners     map[string]string
+	previewRows map[string]int
+}
+
+func newJobNames() *jobNames {
+	return &jobNames{clusters: map[string]string{}, runners: map[string]string{}, previewRows: map[string]int{}}
+}
+
+// cluster returns the name of a cluster, or its ID when the API does not
+// know it.
+func (n *jobNames) cluster(ctx context.Context, api *admin.Client, id string) (string, error) {
+	if name, ok := n.clusters[id]; ok || id == "" {
+		return name, nil
+	}
+	c, err := api.GetCluster(ctx, id)
+	if err != nil {
+		if _, refused := apiMessage(err); !refused {
+			return "", err
+		}
+		c.Name = id
+	}
+	n.clusters[id] = c.Name
+	return c.Name, nil
+}
+
+// runner returns the name of a runner of the cluster, or its ID when the
+// cluster lists no such runner.
+func (n *jobNames) runner(ctx context.Context, api *admin.Client, clusterID, id string) (string, error) {
+	if name, ok := n.runners[id]; ok || id == "" {
+		return name, nil
+	}
+	runners, err := api.ListRunners(ctx, clusterID)
+	if err != nil {
+		if _, refused := apiMessage(err); !refused {
+			return "", err
+		}
+	}
+	for _, r := range runners {
+		n.runners[r.ID] = r.Name
+	}
+	if _, ok := n.runners[id]; !ok {
+		n.runners[id] = id
+	}
+	return n.runners[id], nil
+}
+
+// previewRowCount returns the number of rows a preview of the configuration
+// reads, or 0 when the configuration is gone.
+func (n *jobNames) previewRowCount(ctx context.Context, api *admin.Client, configID string) (int, error) {
+	if count, ok := n.previewRows[configID]; ok {
+		return count, nil
+	}
+	cfg, err := api.GetConfig(ctx, configID)
+	if err != nil {
+		if _, refused := apiMessage(err); !refused {
+			return 0, err
+		}
+	}
+	count := 0
+	if cfg.ID != "" {
+		count = cfg.PreviewRows
+		if count == 0 {
+			count = spec.DefaultPreviewRows
+		}
+	}
+	n.previewRows[configID] = count
+	return count, nil
+}
+
+// loadJobPage reads a job and everything its summary shows, without the
+// log.
+func (ui *UI) loadJobPage(ctx context.Context, v *view, id string, names *jobNames) (jobPage, error) {
+	job, err := ui.api.GetJob(ctx, id)
+	if err != nil {
+		return jobPage{}, err
+	}
+	d := jobPage{view: v, Job: job, Terminal: job.State.IsTerminal()}
+	if d.ClusterName, err = names.cluster(ctx, ui.api, job.ClusterID); err != nil {
+		return jobPage{}, err
+	}
+	if d.RunnerName, err = names.runner(ctx, ui.api, job.ClusterID, job.RunnerID); err != nil {
+		return jobPage{}, err
+	}
+	progress, err := ui.api.JobProgress(ctx, id)
+	if err != nil {
+		return jobPage{}, err
+	}
+	for _, s := range progress.Samples {
+		if s.Epoch == job.Epoch {
+			d.Samples++
+		}
+	}
+
+	now := ui.opts.Now()
+	d.Duration, d.HasDuration = jobRunTime(job, now)
+	intervals := rateIntervals(progress.Samples, job.Epoch, job.StartedAt)
+	d.Chart = newRateChart(intervals)
+	if job.State == protocol.StateRunning && len(intervals) > 0 {
+		last := intervals[len(intervals)-1]
+		d.RateNow, d.HasRateNow = last.rate, true
+		if now.Sub(last.end) > staleRate {
+			d.RateNow = 0
+		}
+	}
+	runTime := d.Duration
+	if job.Result != nil && job.Result.DurationSeconds > 0 {
+		runTime = time.Duration(job.Result.DurationSeconds * float64(time.Second))
+	}
+	if (d.HasDuration || job.Result != nil) && runTime > 0 {
+		d.RateAverage, d.HasRateAverage = float64(job.Rows)/runTime.Seconds(), true
+	}
+
+	expected := 0
+	if job.Type == protocol.JobPreview {
+		if job.Preview != nil {
+			d.Preview = newPreviewTable(job.Preview)
+		} else if !d.Terminal {
+			if expected, err = names.previewRowCount(ctx, ui.api, job.ConfigID); err != nil {
+				return jobPage{}, err
+			}
+		}
+	}
+	d.Progress = progressOf(job, expected)
+	return d, nil
+}
+
+// progressOf returns the progress bar of a job. The total is known from the
+// engine's result, or for a preview from the rows it reads; a finished
+// preview or a succeeded job fills the bar.
+func progressOf(job admin.Job, previewTotal int) jobProgress {
+	switch {
+	case job.State == protocol.StateSucceeded, job.Type == protocol.JobPreview && job.Preview != nil:
+		return jobProgress{Value: 1, Max: 1}
+	case job.Result != nil && job.Result.Rows > 0:
+		return jobProgress{Value: min(job.Rows, job.Result.Rows), Max: job.Result.Rows}
+	case job.State == protocol.StateRunning && previewTotal > 0:
+		return jobProgress{Value: min(job.Rows, int64(previewTotal)), Max: int64(previewTotal)}
+	case job.State == protocol.StateRunning:
+		return jobProgress{Indeterminate: true}
+	}
+	return jobProgress{Value: 0, Max: 1}
+}
+
+// newPreviewTable decodes the sample rows of a preview for display.
+func newPreviewTable(p *protocol.PreviewRequest) *previewTable {
+	t := &previewTable{Columns: p.Columns, Withheld: p.RowsWithheld}
+	for _, row := range p.Rows {
+		cells := make([]previewCell, len(row))
+		for i, raw := range row {
+			cells[i] = newPreviewCell(raw)
+		}
+		t.Rows = append(t.Rows, cells)
+	}
+	return t
+}
+
+func newPreviewCell(raw json.RawMessage) previewCell {
+	var value any
+	if len(raw) == 0 || json.Unmarshal(raw, &value) != nil {
+		return previewCell{Text: string(raw)}
+	}
+	switch x := value.(type) {
+	case nil:
+		return previewCell{Null: true}
+	case string:
+		return previewCell{Text: x}
+	case map[string]any, []any:
+		return previewCell{Text: string(raw), Structured: true}
+	}
+	// Numbers and booleans keep their JSON text, so no digit is lost.
+	return previewCell{Text: string(raw)}
+}
+
+// jobLogTail is the number of log lines the job page renders.
+const jobLogTail = 1000
+
+func (ui *UI) handleJob(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	d, err := ui.loadJobPage(ctx, ui.newView(r, "jobs"), id, newJobNames())
+	if err != nil {
+		ui.apiFailure(w, r, err)
+		return
+	}
+	if d.Log, err = ui.tailJobLog(ctx, id, jobLogTail); err != nil {
+		ui.apiFailure(w, r, err)
+		return
+	}
+	if !d.Terminal {
+		q := url.Values{}
+		q.Set("after", strconv.FormatInt(d.Log.LastID, 10))
+		q.Set("epoch", strconv.FormatInt(d.Log.LastEpoch, 10))
+		d.StreamURL = "/jobs/" + url.PathEscape(id) + "/events?" + q.Encode()
+	}
+	ui.render(w, r, "job", http.StatusOK, d)
+}
+
+// jobStreamLogLimit is the most log lines one live update appends; more
+// follow on the next tick.
+const jobStreamLogLimit = 1000
+
+// handleJobEvents follows a job: on every tick it replaces the summary (and
+// a preview's result) and appends the log lines after the last one sent.
+// Once the job has ended and a tick brings no more lines, it sends the
+// final summary and ends the stream.
+func (ui *UI) handleJobEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	q := r.URL.Query()
+	after, err := parseStreamCursor(q.Get("after"))
+	if err != nil {
+		http.Error(w, fmt.Sprintf("after is %q; use the ID of the last log line shown, or 0", q.Get("after")), http.StatusBadRequest)
+		return
+	}
+	epoch, err := parseStreamCursor(q.Get("epoch"))
+	if err != nil {
+		http.Error(w, fmt.Sprintf("epoch is %q; use the attempt of the last log line shown, or 0", q.Get("epoch")), http.StatusBadRequest)
+		return
+	}
+	v := ui.newView(r, "jobs")
+	names := newJobNames()
+	ui.stream(w, r, func(r *http.Request) ([]update, bool, error) {
+		ctx := r.Context()
+		// The job is read before its log, so every line stored before the
+		// job ended is in this read or an earlier one. A line a runner
+		// delivers after the stream ends shows on the next page load.
+		d, err := ui.loadJobPage(ctx, v, id, names)
+		if err != nil {
+			return nil, false, err
+		}
+		logs, err := ui.api.JobLogs(ctx, id, after, jobStreamLogLimit)
+		if err != nil {
+			return nil, false, err
+		}
+		summary, err := ui.fragment("job", "job-summary", d)
+		if err != nil {
+			return nil, false, err
+		}
+		updates := []update{{Target: "job-summary", HTML: summary}}
+		if d.Job.Type == protocol.JobPreview {
+			preview, err := ui.fragment("job", "job-preview", d)
+			if err != nil {
+				return nil, false, err
+			}
+			updates = append(updates, update{Target: "job-preview", HTML: preview})
+		}
+		if len(logs.Lines) > 0 {
+			d.Log = jobLog{Lines: markAttempts(logs.Lines, epoch)}
+			lines, err := ui.fragment("job", "log-lines", d)
+			if err != nil {
+				return nil, false, err
+			}
+			updates = append(updates, update{Target: "log", HTML: lines, Append: true})
+			after, epoch = logs.Next, logs.Lines[len(logs.Lines)-1].Epoch
+		}
+		done := d.Terminal && len(logs.Lines) == 0
+		return updates, done, nil
+	})
+}
+
+func parseStreamCursor(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid cursor %q", s)
+	}
+	return n, nil
+}
+
+// handleJobCancel cancels a job that has not ended and returns to its page.
+func (ui *UI) handleJobCancel(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := ui.api.CancelJob(r.Context(), id); err != nil {
+		ui.apiFailure(w, r, err)
+		return
+	}
+	ui.log.Info("Job cancelled from the web UI", "jobID", id)
+	http.Redirect(w, r, "/jobs/"+url.PathEscape(id), http.StatusSeeOther)
+}

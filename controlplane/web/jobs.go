@@ -133,10 +133,10 @@ func parseFilterTime(s string) (time.Time, bool) {
 type jobRow struct {
 	admin.Job
 	ClusterName string
-	// Duration is the run time so far; HasDuration is false for a job that
-	// never started.
-	Duration    time.Duration
-	HasDuration bool
+	// RunTime is the time the job has run; HasRunTime is false for a job
+	// that never started.
+	RunTime    time.Duration
+	HasRunTime bool
 }
 
 // jobsPage is the data of the jobs list.
@@ -206,7 +206,7 @@ func (ui *UI) loadJobRows(r *http.Request, data *jobsPage) error {
 	data.Jobs = make([]jobRow, 0, len(jobs))
 	for _, j := range jobs {
 		row := jobRow{Job: j, ClusterName: names[j.ClusterID]}
-		row.Duration, row.HasDuration = jobRunTime(j, now)
+		row.RunTime, row.HasRunTime = jobRunTime(j, now)
 		data.Jobs = append(data.Jobs, row)
 	}
 	data.Capped = len(jobs) >= jobListLimit

@@ -30,8 +30,8 @@ type jobPage struct {
 	Terminal    bool
 	ClusterName string
 	RunnerName  string
-	Duration    time.Duration
-	HasDuration bool
+	RunTime     time.Duration
+	HasRunTime  bool
 	Progress    jobProgress
 	// RateNow is the rate of the last interval between two progress
 	// samples, while the job runs.
@@ -177,7 +177,7 @@ func (ui *UI) loadJobPage(ctx context.Context, v *view, id string, names *jobNam
 	}
 
 	now := ui.opts.Now()
-	d.Duration, d.HasDuration = jobRunTime(job, now)
+	d.RunTime, d.HasRunTime = jobRunTime(job, now)
 	intervals := rateIntervals(progress.Samples, job.Epoch, job.StartedAt)
 	d.Chart = newRateChart(intervals)
 	if job.State == protocol.StateRunning && len(intervals) > 0 {
@@ -187,11 +187,11 @@ func (ui *UI) loadJobPage(ctx context.Context, v *view, id string, names *jobNam
 			d.RateNow = 0
 		}
 	}
-	runTime := d.Duration
+	runTime := d.RunTime
 	if job.Result != nil && job.Result.DurationSeconds > 0 {
 		runTime = time.Duration(job.Result.DurationSeconds * float64(time.Second))
 	}
-	if (d.HasDuration || job.Result != nil) && runTime > 0 {
+	if (d.HasRunTime || job.Result != nil) && runTime > 0 {
 		d.RateAverage, d.HasRateAverage = float64(job.Rows)/runTime.Seconds(), true
 	}
 

@@ -1,0 +1,673 @@
+package web_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/ferryhq/ferry/controlplane/admin"
+	"github.com/ferryhq/ferry/controlplane/cptest"
+	"github.com/ferryhq/ferry/protocol"
+	"github.com/ferryhq/ferry/protocol/client"
+)
+
+// jobsEnv is a control plane on a fake clock with a cluster, a transfer
+// configuration and a joined runner, and a signed-in browser.
+type jobsEnv struct {
+	t        *testing.T
+	b        *browser
+	env      *cptest.Env
+	clk      *testingclock.FakeClock
+	ctx      context.Context
+	cfg      admin.Config
+	runner   *client.Client
+	runnerID string
+}
+
+func newJobsEnv(t *testing.T) *jobsEnv {
+	t.Helper()
+	// The fake clock starts at the real time, so the run time of a running
+	// job, which the UI measures with the real clock, stays small.
+	clk := testingclock.NewFakeClock(time.Now().UTC().Truncate(time.Second))
+	b := startUI(t, cptest.WithClock(clk))
+	cluster, token := b.env.CreateCluster(t, "tokyo")
+	cfg := b.env.CreateSQLiteConfig(t, cluster.Name, "orders")
+	runner := b.env.RunnerClient(t, token)
+	joined, err := runner.Join(context.Background(), protocol.JoinRequest{Name: "ns/runner-a", MaxConcurrentJobs: 4})
+	if err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	return &jobsEnv{t: t, b: b, env: b.env, clk: clk, ctx: context.Background(), cfg: cfg, runner: runner, runnerID: joined.RunnerID}
+}
+
+// run queues a job of the configuration.
+func (e *jobsEnv) run(typ protocol.JobType) admin.Job {
+	e.t.Helper()
+	job, err := e.env.Admin.RunJob(e.ctx, e.cfg.ID, typ)
+	if err != nil {
+		e.t.Fatalf("RunJob: %v", err)
+	}
+	return job
+}
+
+// start hands the queued job to the runner, reports its pod running and
+// returns a client with the job's token, as the job's pod has.
+func (e *jobsEnv) start(job admin.Job) (*client.Client, int64) {
+	e.t.Helper()
+	// A queued job is handed out at once, so the heartbeat does not wait
+	// on the fake clock.
+	resp, err := e.runner.Heartbeat(e.ctx, e.runnerID, protocol.HeartbeatRequest{State: protocol.RunnerIdle, FreeSlots: 1, WaitSeconds: 1})
+	if err != nil {
+		e.t.Fatalf("Heartbeat: %v", err)
+	}
+	if len(resp.Assignments) != 1 || resp.Assignments[0].JobID != job.ID {
+		e.t.Fatalf("Assignments = %+v, want job %s", resp.Assignments, job.ID)
+	}
+	a := resp.Assignments[0]
+	started := e.clk.Now()
+	e.report(job.ID, protocol.JobStatusRequest{Epoch: a.Epoch, Phase: protocol.PhaseRunning, StartedAt: &started})
+	return e.env.RunnerClient(e.t, a.JobToken), a.Epoch
+}
+
+func (e *jobsEnv) report(jobID string, req protocol.JobStatusRequest) {
+	e.t.Helper()
+	if _, err := e.runner.ReportJobStatus(e.ctx, e.runnerID, jobID, req); err != nil {
+		e.t.Fatalf("ReportJobStatus %s: %v", req.Phase, err)
+	}
+}
+
+func (e *jobsEnv) job(id string) admin.Job {
+	e.t.Helper()
+	job, err := e.env.Admin.GetJob(e.ctx, id)
+	if err != nil {
+		e.t.Fatalf("GetJob: %v", err)
+	}
+	return job
+}
+
+func sendLogs(t *testing.T, pod *client.Client, jobID string, epoch int64, lines ...protocol.LogLine) {
+	t.Helper()
+	if _, err := pod.SendLogs(context.Background(), jobID, protocol.LogBatch{Epoch: epoch, Lines: lines}); err != nil {
+		t.Fatalf("SendLogs: %v", err)
+	}
+}
+
+func sendProgress(t *testing.T, pod *client.Client, jobID string, epoch, rows, bytes int64) {
+	t.Helper()
+	if err := pod.SendProgress(context.Background(), jobID, protocol.ProgressRequest{Epoch: epoch, Rows: rows, Bytes: bytes}); err != nil {
+		t.Fatalf("SendProgress: %v", err)
+	}
+}
+
+// sseEvent is one Server-Sent Event.
+type sseEvent struct {
+	Name string
+	Data string
+}
+
+// sseUpdate is the data of an update event.
+type sseUpdate struct {
+	Target string `json:"target"`
+	HTML   string `json:"html"`
+	Append bool   `json:"append"`
+}
+
+// sseStream reads the events of one stream.
+type sseStream struct {
+	t      *testing.T
+	events chan sseEvent
+}
+
+// openStream opens an SSE endpoint with the browser's cookies. The
+// stream's context times out only as a guard against a hung test.
+func (b *browser) openStream(path string) *sseStream {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	b.t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.base+path, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Accept-Language", b.lang)
+	for _, c := range b.cookies {
+		req.AddCookie(c)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatalf("GET %s: %v", path, err)
+	}
+	b.t.Cleanup(func() { _ = resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("GET %s: status %d, want 200", path, resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		b.t.Fatalf("GET %s: Content-Type %q, want text/event-stream", path, ct)
+	}
+	s := &sseStream{t: b.t, events: make(chan sseEvent, 64)}
+	go func() {
+		defer close(s.events)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 0, 64<<10), 8<<20)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.Name != "" {
+					s.events <- ev
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, "event: "):
+				ev.Name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				ev.Data += strings.TrimPrefix(line, "data: ")
+			}
+		}
+	}()
+	return s
+}
+
+// waitUpdate reads events until an update matches, and fails if the
+// stream ends first.
+func (s *sseStream) waitUpdate(what string, match func(sseUpdate) bool) sseUpdate {
+	s.t.Helper()
+	for ev := range s.events {
+		if ev.Name != "update" {
+			continue
+		}
+		var u sseUpdate
+		if err := json.Unmarshal([]byte(ev.Data), &u); err != nil {
+			s.t.Fatalf("update event with invalid JSON %q: %v", ev.Data, err)
+		}
+		if match(u) {
+			return u
+		}
+	}
+	s.t.Fatalf("stream ended before %s", what)
+	return sseUpdate{}
+}
+
+// waitDone reads events until the done event, and fails if the stream ends
+// without one. It returns the updates read on the way.
+func (s *sseStream) waitDone() []sseUpdate {
+	s.t.Helper()
+	var updates []sseUpdate
+	for ev := range s.events {
+		switch ev.Name {
+		case "done":
+			return updates
+		case "update":
+			var u sseUpdate
+			if err := json.Unmarshal([]byte(ev.Data), &u); err != nil {
+				s.t.Fatalf("update event with invalid JSON %q: %v", ev.Data, err)
+			}
+			updates = append(updates, u)
+		}
+	}
+	s.t.Fatal("stream ended without a done event")
+	return nil
+}
+
+func TestJobsListEmpty(t *testing.T) {
+	b := startUI(t)
+	r := b.get("/jobs")
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /jobs: status %d, want 200", r.Status)
+	}
+	mustContain(t, r.Body, `id="job-filters"`, `id="filter-state"`, `id="filter-cluster"`, `id="filter-config"`,
+		`id="filter-type"`, `id="filter-from"`, `id="filter-to"`, `id="jobs"`, `id="jobs-empty"`,
+		"No jobs yet", `href="/configs"`, "Times are in UTC", `data-stream="/jobs/events"`)
+
+	b.lang = "ja"
+	r = b.get("/jobs")
+	mustContain(t, r.Body, "ジョブはまだありません", "日時は UTC で指定します", `lang="ja"`)
+	mustNotContain(t, r.Body, "⟦")
+}
+
+func TestJobsListRows(t *testing.T) {
+	e := newJobsEnv(t)
+	transfer := e.run(protocol.JobTransfer)
+	pod, epoch := e.start(transfer)
+	preview := e.run(protocol.JobPreview)
+	sendProgress(t, pod, transfer.ID, epoch, 1234567, 3<<20)
+
+	r := e.b.get("/jobs")
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /jobs: status %d, want 200", r.Status)
+	}
+	mustContain(t, r.Body,
+		fmt.Sprintf(`data-job="%s"`, transfer.ID), fmt.Sprintf(`data-job="%s"`, preview.ID),
+		fmt.Sprintf(`href="/jobs/%s"`, transfer.ID), `href="/configs/orders"`, ">tokyo<",
+		`data-state="running"`, `data-state="queued"`, "1,234,567", "3.0 MiB", "Transfer", "Preview")
+	mustNotContain(t, r.Body, "⟦", `id="jobs-empty"`)
+
+	e.b.lang = "ja"
+	r = e.b.get("/jobs")
+	mustContain(t, r.Body, "1,234,567", "実行中", "待機中", "転送", "プレビュー")
+	mustNotContain(t, r.Body, "⟦")
+}
+
+func TestJobsListFilters(t *testing.T) {
+	e := newJobsEnv(t)
+	transfer := e.run(protocol.JobTransfer)
+	preview := e.run(protocol.JobPreview)
+	rowOf := func(j admin.Job) string { return fmt.Sprintf(`data-job="%s"`, j.ID) }
+	created := transfer.CreatedAt.UTC()
+	local := func(t time.Time) string { return t.Format("2006-01-02T15:04") }
+
+	cases := []struct {
+		name      string
+		query     url.Values
+		want      []admin.Job
+		wantEmpty bool
+	}{
+		{"type preview", url.Values{"type": {"preview"}}, []admin.Job{preview}, false},
+		{"type transfer", url.Values{"type": {"transfer"}}, []admin.Job{transfer}, false},
+		{"two states", url.Values{"state": {"queued", "running"}}, []admin.Job{transfer, preview}, false},
+		{"comma states", url.Values{"state": {"queued,failed"}}, []admin.Job{transfer, preview}, false},
+		{"no match", url.Values{"state": {"succeeded"}}, nil, true},
+		{"cluster", url.Values{"cluster": {"tokyo"}}, []admin.Job{transfer, preview}, false},
+		{"config", url.Values{"config": {"orders"}}, []admin.Job{transfer, preview}, false},
+		{"from before", url.Values{"from": {local(created.Add(-time.Hour))}}, []admin.Job{transfer, preview}, false},
+		{"from after", url.Values{"from": {local(created.Add(time.Hour))}}, nil, true},
+		{"range", url.Values{"from": {local(created.Add(-time.Hour))}, "to": {local(created.Add(time.Hour))}}, []admin.Job{transfer, preview}, false},
+		{"to before", url.Values{"to": {local(created.Add(-time.Hour))}}, nil, true},
+		{"rfc3339", url.Values{"from": {created.Add(-time.Minute).Format(time.RFC3339)}}, []admin.Job{transfer, preview}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.b.get("/jobs?" + tc.query.Encode())
+			if r.Status != http.StatusOK {
+				t.Fatalf("status %d, want 200; body:\n%s", r.Status, r.Body)
+			}
+			for _, j := range []admin.Job{transfer, preview} {
+				want := false
+				for _, w := range tc.want {
+					want = want || w.ID == j.ID
+				}
+				if got := strings.Contains(r.Body, rowOf(j)); got != want {
+					t.Errorf("row of %s job shown = %v, want %v", j.Type, got, want)
+				}
+			}
+			if got := strings.Contains(r.Body, "No jobs match these filters."); got != tc.wantEmpty {
+				t.Errorf("empty-filter message shown = %v, want %v", got, tc.wantEmpty)
+			}
+			wantStream := `data-stream="/jobs/events?` + strings.ReplaceAll(tc.query.Encode(), "&", "&amp;") + `"`
+			mustContain(t, r.Body, wantStream)
+		})
+	}
+
+	t.Run("kept values", func(t *testing.T) {
+		from := local(created.Add(-time.Hour))
+		r := e.b.get("/jobs?" + url.Values{"state": {"queued"}, "type": {"preview"}, "cluster": {"tokyo"}, "config": {"orders"}, "from": {from}}.Encode())
+		mustContain(t, r.Body, `id="filter-state-queued" checked`, `<option value="preview" selected>`,
+			`<option value="tokyo" selected>`, `<option value="orders" selected>`, `value="`+from+`"`, `id="filter-clear"`)
+	})
+}
+
+func TestJobsListBadFilters(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	cases := []struct {
+		name  string
+		query url.Values
+		wants []string
+	}{
+		{"unknown state", url.Values{"state": {"queued", "bogus"}}, []string{"&#34;bogus&#34; is not a job state", `id="filter-state-queued" checked`}},
+		{"unknown type", url.Values{"type": {"batch"}}, []string{"&#34;batch&#34; is not a job type"}},
+		{"bad from", url.Values{"from": {"yesterday"}}, []string{"&#34;yesterday&#34; is not a date and time", `value="yesterday"`}},
+		{"bad to", url.Values{"to": {"2026-13-01T00:00"}}, []string{"&#34;2026-13-01T00:00&#34; is not a date and time"}},
+		{"to before from", url.Values{"from": {"2026-03-02T00:00"}, "to": {"2026-03-01T00:00"}}, []string{"must be later than"}},
+		{"unknown cluster", url.Values{"cluster": {"nowhere"}}, []string{"nowhere", "not found", `id="job-filters-error"`}},
+		{"unknown config", url.Values{"config": {"nothing"}}, []string{"nothing", "not found", `id="job-filters-error"`}},
+		{"markup in state", url.Values{"state": {`<b>x</b>`}}, []string{"&lt;b&gt;x&lt;/b&gt;"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.b.get("/jobs?" + tc.query.Encode())
+			if r.Status != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d, want 422; body:\n%s", r.Status, r.Body)
+			}
+			mustContain(t, r.Body, tc.wants...)
+			mustNotContain(t, r.Body, fmt.Sprintf(`data-job="%s"`, job.ID), "data-stream=", "<b>x</b>")
+		})
+	}
+
+	e.b.lang = "ja"
+	r := e.b.get("/jobs?from=yesterday")
+	if r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("ja: status %d, want 422", r.Status)
+	}
+	mustContain(t, r.Body, "「yesterday」は日時として読み取れません", "正しくない絞り込み条件があります")
+
+	s := e.b.openStreamStatus("/jobs/events?state=bogus")
+	if s != http.StatusBadRequest {
+		t.Errorf("stream with a bad filter: status %d, want 400", s)
+	}
+}
+
+// openStreamStatus requests an SSE endpoint and returns only the status.
+func (b *browser) openStreamStatus(path string) int {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, b.base+path, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	return b.do(req).Status
+}
+
+func TestJobsListStream(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	s := e.b.openStream("/jobs/events?type=transfer")
+	s.waitUpdate("the queued job", func(u sseUpdate) bool {
+		return u.Target == "jobs-body" && strings.Contains(u.HTML, `data-state="queued"`) && strings.Contains(u.HTML, job.ID)
+	})
+
+	pod, epoch := e.start(job)
+	sendProgress(t, pod, job.ID, epoch, 4321, 100)
+	s.waitUpdate("the running job", func(u sseUpdate) bool {
+		return u.Target == "jobs-body" && strings.Contains(u.HTML, `data-state="running"`) && strings.Contains(u.HTML, "4,321")
+	})
+}
+
+func TestJobsSignedOut(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	anon := newBrowser(t, e.env)
+	for _, path := range []string{"/jobs", "/jobs?type=preview", "/jobs/" + job.ID, "/jobs/" + job.ID + "/log.txt"} {
+		r := anon.get(path)
+		if r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Location, "/signin") {
+			t.Errorf("GET %s signed out: status %d, Location %q; want 303 to /signin", path, r.Status, r.Location)
+		}
+	}
+	for _, path := range []string{"/jobs/events", "/jobs/" + job.ID + "/events"} {
+		if status := anon.openStreamStatus(path); status != http.StatusForbidden {
+			t.Errorf("stream %s signed out: status %d, want 403", path, status)
+		}
+	}
+	r := anon.postRaw("/jobs/"+job.ID+"/cancel", url.Values{"csrf": {e.b.csrf}})
+	if r.Status != http.StatusForbidden {
+		t.Errorf("cancel signed out: status %d, want 403", r.Status)
+	}
+	if got := e.job(job.ID).State; got != protocol.StateQueued {
+		t.Errorf("job state after a signed-out cancel = %s, want queued", got)
+	}
+}
+
+var streamAfter = regexp.MustCompile(`data-stream="/jobs/[^/]+/events\?after=(\d+)&amp;epoch=(\d+)"`)
+
+func TestJobDetailFlow(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+
+	r := e.b.get("/jobs/" + job.ID)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET job: status %d, want 200", r.Status)
+	}
+	mustContain(t, r.Body, `id="job-summary"`, `id="job-state"`, `data-state="queued"`, `id="job-rows">0<`,
+		`id="job-bytes">0 B<`, `id="job-progress"`, `id="log"`, `data-empty="No log lines yet."`, `id="job-cancel"`,
+		`data-stream="/jobs/`+job.ID+`/events?after=0&amp;epoch=0"`, `href="/configs/orders"`, `href="/clusters/tokyo"`, "not assigned yet")
+	mustNotContain(t, r.Body, `id="job-chart"`, "⟦")
+
+	pod, epoch := e.start(job)
+	sendLogs(t, pod, job.ID, epoch,
+		protocol.LogLine{Seq: 1, Time: e.clk.Now(), Level: "info", Message: `Reading <script>alert("x")</script> from items`},
+		protocol.LogLine{Seq: 2, Time: e.clk.Now(), Level: "warn", Message: "Slow source & retries"})
+	sendProgress(t, pod, job.ID, epoch, 1000, 4096)
+
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `data-state="running"`, `id="job-rows">1,000<`, "ns/runner-a",
+		"&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;", "Slow source &amp; retries", `class="lvl lvl-warn">WARN<`,
+		"The chart of rows per second appears after the second progress report.")
+	mustNotContain(t, r.Body, `<script>alert`, `id="job-chart"`)
+	// An indeterminate bar has no value while the total is unknown.
+	mustContain(t, r.Body, `<progress id="job-progress" aria-label="Progress">`)
+
+	e.clk.Step(2 * time.Second)
+	sendProgress(t, pod, job.ID, epoch, 1234567, 5<<20)
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `id="job-rows">1,234,567<`, `id="job-bytes">5.0 MiB<`, `<svg id="job-chart"`,
+		`<polyline class="line"`, `<polygon class="area"`, "max 616,784 rows/s", `id="job-rate-now">616,784 rows/s<`)
+
+	e.b.lang = "ja"
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `id="job-rows">1,234,567<`, "616,784 行/秒", "実行中", "ジョブをキャンセル", "ランナー")
+	mustNotContain(t, r.Body, "⟦")
+	e.b.lang = "en"
+
+	m := streamAfter.FindStringSubmatch(r.Body)
+	if m == nil {
+		t.Fatalf("job page has no stream URL with after and epoch; page:\n%s", r.Body)
+	}
+	if m[2] != fmt.Sprint(epoch) {
+		t.Errorf("stream epoch = %s, want %d", m[2], epoch)
+	}
+	s := e.b.openStream("/jobs/" + job.ID + "/events?after=" + m[1] + "&epoch=" + m[2])
+	s.waitUpdate("the summary", func(u sseUpdate) bool {
+		return u.Target == "job-summary" && strings.Contains(u.HTML, "1,234,567")
+	})
+	sendLogs(t, pod, job.ID, epoch, protocol.LogLine{Seq: 3, Time: e.clk.Now(), Level: "info", Message: "<b>third</b> line"})
+	u := s.waitUpdate("the new log line", func(u sseUpdate) bool { return u.Target == "log" })
+	if !u.Append {
+		t.Error("log update does not append")
+	}
+	if !strings.Contains(u.HTML, "&lt;b&gt;third&lt;/b&gt; line") || strings.Contains(u.HTML, "<b>third") {
+		t.Errorf("log update does not hold the escaped third line: %s", u.HTML)
+	}
+	if strings.Contains(u.HTML, "Slow source") {
+		t.Errorf("log update repeats a line the page already had: %s", u.HTML)
+	}
+
+	if err := pod.SendResult(e.ctx, job.ID, protocol.ResultRequest{Epoch: epoch, Succeeded: true, Rows: 1234567, Bytes: 5 << 20,
+		DurationSeconds: 4, Warnings: []string{"coerced <NaN> to NULL"}}); err != nil {
+		t.Fatalf("SendResult: %v", err)
+	}
+	finished := e.clk.Now()
+	e.report(job.ID, protocol.JobStatusRequest{Epoch: epoch, Phase: protocol.PhaseSucceeded, FinishedAt: &finished})
+	updates := s.waitDone()
+	var final string
+	for _, u := range updates {
+		if u.Target == "job-summary" {
+			final = u.HTML
+		}
+	}
+	mustContain(t, final, `data-state="succeeded"`, `value="1"`)
+	mustNotContain(t, final, `id="job-cancel"`)
+
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `data-state="succeeded"`, `max="1" value="1"`, `id="job-result"`, "coerced &lt;NaN&gt; to NULL",
+		`id="job-rate-average">308,642 rows/s<`, "&lt;b&gt;third&lt;/b&gt; line")
+	mustNotContain(t, r.Body, `id="job-cancel"`, "data-stream=", `id="job-rate-now">6`)
+}
+
+func TestJobPreview(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobPreview)
+	pod, epoch := e.start(job)
+
+	r := e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `id="preview-waiting"`, "Waiting for the preview")
+	e.b.lang = "ja"
+	mustContain(t, e.b.get("/jobs/"+job.ID).Body, "プレビューを待っています")
+	e.b.lang = "en"
+
+	s := e.b.openStream("/jobs/" + job.ID + "/events")
+	s.waitUpdate("the waiting preview", func(u sseUpdate) bool {
+		return u.Target == "job-preview" && strings.Contains(u.HTML, "preview-waiting")
+	})
+
+	preview := protocol.PreviewRequest{
+		Epoch: epoch,
+		Columns: []protocol.Column{
+			{Name: "id", Type: "int64", SourceType: "INTEGER"},
+			{Name: "<i>name</i>", Type: "string", SourceType: "TEXT", Nullable: true},
+			{Name: "tags", Type: "json", Nullable: true},
+		},
+		Rows: [][]json.RawMessage{
+			{json.RawMessage(`1`), json.RawMessage(`"<b>bold</b>"`), json.RawMessage(`null`)},
+			{json.RawMessage(`12345678901234567890`), json.RawMessage(`"plain"`), json.RawMessage(`{"a":[1,2]}`)},
+		},
+	}
+	if err := pod.SendPreview(e.ctx, job.ID, preview); err != nil {
+		t.Fatalf("SendPreview: %v", err)
+	}
+	s.waitUpdate("the preview rows", func(u sseUpdate) bool {
+		return u.Target == "job-preview" && strings.Contains(u.HTML, `id="preview-rows"`)
+	})
+
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `id="preview-columns"`, `id="preview-rows"`, "&lt;i&gt;name&lt;/i&gt;", "INTEGER",
+		"&lt;b&gt;bold&lt;/b&gt;", `<span class="null">NULL</span>`, "12345678901234567890",
+		`<code>{&#34;a&#34;:[1,2]}</code>`, "Sample rows (2)", `max="1" value="1"`)
+	mustNotContain(t, r.Body, `id="preview-withheld"`, `id="preview-waiting"`, "<b>bold</b>", "<i>name</i>")
+
+	e.b.lang = "ja"
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, "サンプル行（2 行）", "転送元の型")
+	mustNotContain(t, r.Body, "⟦")
+}
+
+func TestJobPreviewWithheld(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobPreview)
+	pod, epoch := e.start(job)
+	if err := pod.SendPreview(e.ctx, job.ID, protocol.PreviewRequest{Epoch: epoch, RowsWithheld: true,
+		Columns: []protocol.Column{{Name: "id", Type: "int64"}, {Name: "email", Type: "string", Nullable: true}}}); err != nil {
+		t.Fatalf("SendPreview: %v", err)
+	}
+	r := e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `id="preview-withheld"`, "This runner withholds sample rows", `id="preview-columns"`, ">email<")
+	mustNotContain(t, r.Body, `id="preview-rows"`, "Sample rows", `id="preview-waiting"`)
+
+	e.b.lang = "ja"
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, "サンプル行を送らない設定", "列の情報だけを表示しています")
+}
+
+func TestJobCancel(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	e.start(job)
+	path := "/jobs/" + job.ID + "/cancel"
+
+	r := e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `id="job-cancel"`, `action="`+path+`"`, `data-confirm="Cancel job `+job.ID+`?`)
+
+	if r := e.b.postRaw(path, url.Values{}); r.Status != http.StatusForbidden {
+		t.Errorf("cancel without a CSRF token: status %d, want 403", r.Status)
+	}
+	if r := e.b.postRaw(path, url.Values{"csrf": {"not-the-token"}}); r.Status != http.StatusForbidden {
+		t.Errorf("cancel with a wrong CSRF token: status %d, want 403", r.Status)
+	}
+	if got := e.job(job.ID).State; got != protocol.StateRunning {
+		t.Fatalf("job state after refused cancels = %s, want running", got)
+	}
+
+	r = e.b.post(path, nil)
+	if r.Status != http.StatusSeeOther || r.Location != "/jobs/"+job.ID {
+		t.Fatalf("cancel: status %d, Location %q; want 303 to /jobs/%s", r.Status, r.Location, job.ID)
+	}
+	got := e.job(job.ID)
+	if got.State != protocol.StateCancelled {
+		t.Fatalf("job state after cancel = %s, want cancelled", got.State)
+	}
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `data-state="cancelled"`, `id="job-reason"`, protocol.ReasonCancelRequested)
+	mustNotContain(t, r.Body, `id="job-cancel"`, "data-stream=")
+
+	r = e.b.post(path, nil)
+	if r.Status != http.StatusConflict {
+		t.Errorf("cancel of an ended job: status %d, want 409", r.Status)
+	}
+	mustContain(t, r.Body, "already ended")
+}
+
+func TestJobFailureReason(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	_, epoch := e.start(job)
+	e.report(job.ID, protocol.JobStatusRequest{Epoch: epoch, Phase: protocol.PhaseFailed, Reason: "OOMKilled",
+		Message: `container "transfer" <em> used more than its memory limit`})
+	r := e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `data-state="failed"`, `id="job-reason"`, `<span class="reason-code">OOMKilled</span>`,
+		"container &#34;transfer&#34; &lt;em&gt; used more than its memory limit",
+		"The runner reported phase Failed with reason OOMKilled.")
+	mustNotContain(t, r.Body, `id="job-cancel"`, "<em>")
+
+	e.b.lang = "ja"
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, "失敗", "ランナーの報告: フェーズ Failed、理由 OOMKilled")
+}
+
+func TestJobLongLog(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	pod, epoch := e.start(job)
+	const total = 1050
+	lines := make([]protocol.LogLine, total)
+	for i := range lines {
+		lines[i] = protocol.LogLine{Seq: int64(i + 1), Time: e.clk.Now(), Level: "info", Message: fmt.Sprintf("line %04d <x>", i+1)}
+	}
+	lines[total-1].Message = "last line\nwith a second row"
+	sendLogs(t, pod, job.ID, epoch, lines...)
+
+	r := e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `id="log-truncated"`, "Showing the last 1,000 of 1,050 lines.",
+		`href="/jobs/`+job.ID+`/log.txt"`, "line 0051 &lt;x&gt;", "line 1049 &lt;x&gt;")
+	mustNotContain(t, r.Body, "line 0050 ", "line 0001 ")
+	if n := strings.Count(r.Body, `<span class="line" data-id=`); n != 1000 {
+		t.Errorf("page shows %d log lines, want 1000", n)
+	}
+
+	text := e.b.get("/jobs/" + job.ID + "/log.txt")
+	if text.Status != http.StatusOK {
+		t.Fatalf("log.txt: status %d, want 200", text.Status)
+	}
+	if ct := text.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+		t.Errorf("log.txt Content-Type = %q, want text/plain; charset=utf-8", ct)
+	}
+	rows := strings.Split(strings.TrimSuffix(text.Body, "\n"), "\n")
+	if len(rows) != total+1 {
+		t.Errorf("log.txt has %d lines, want %d (the last message has two)", len(rows), total+1)
+	}
+	stamp := e.clk.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	mustContain(t, text.Body, stamp+" INFO line 0001 <x>\n", stamp+" INFO line 1049 <x>\n",
+		stamp+" INFO last line\n"+stamp+" INFO with a second row\n")
+
+	e.b.lang = "ja"
+	mustContain(t, e.b.get("/jobs/"+job.ID).Body, "全 1,050 行のうち最後の 1,000 行を表示しています。")
+}
+
+func TestJobNotFound(t *testing.T) {
+	b := startUI(t)
+	for _, path := range []string{"/jobs/no-such-job", "/jobs/no-such-job/log.txt"} {
+		if r := b.get(path); r.Status != http.StatusNotFound {
+			t.Errorf("GET %s: status %d, want 404", path, r.Status)
+		}
+	}
+	if r := b.post("/jobs/no-such-job/cancel", nil); r.Status != http.StatusNotFound {
+		t.Errorf("cancel of an unknown job: status %d, want 404", r.Status)
+	}
+}
+
+func TestJobStreamBadCursor(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	for _, q := range []string{"after=x", "after=-1", "epoch=two"} {
+		if status := e.b.openStreamStatus("/jobs/" + job.ID + "/events?" + q); status != http.StatusBadRequest {
+			t.Errorf("stream with %s: status %d, want 400", q, status)
+		}
+	}
+}

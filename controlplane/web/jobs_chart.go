@@ -9,10 +9,11 @@ import (
 	"github.com/ferryhq/ferry/controlplane/admin"
 )
 
-// Geometry of the rows-per-second chart, in SVG user units. The plot area
+// Geometry of the rows-per-second chart, in SVG user units. The chart
+// scales to the page's width, so its ratio sets its height. The plot area
 // leaves room above for the maximum label and below for the time labels.
 const (
-	chartWidth  = 600
+	chartWidth  = 1000
 	chartHeight = 160
 	chartLeft   = 8.0
 	chartRight  = chartWidth - 8.0

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/ferryhq/ferry/controlplane/admin"
@@ -668,6 +669,45 @@ func TestJobStreamBadCursor(t *testing.T) {
 	for _, q := range []string{"after=x", "after=-1", "epoch=two"} {
 		if status := e.b.openStreamStatus("/jobs/" + job.ID + "/events?" + q); status != http.StatusBadRequest {
 			t.Errorf("stream with %s: status %d, want 400", q, status)
+		}
+	}
+}
+
+func TestJobsListCapped(t *testing.T) {
+	e := newJobsEnv(t)
+	for range 100 {
+		e.run(protocol.JobTransfer)
+	}
+	r := e.b.get("/jobs")
+	mustContain(t, r.Body, `id="jobs-capped"`, "Showing the newest 100 jobs.")
+	if n := strings.Count(r.Body, "<tr data-job="); n != 100 {
+		t.Errorf("list shows %d jobs, want 100", n)
+	}
+	e.b.lang = "ja"
+	mustContain(t, e.b.get("/jobs").Body, "新しい順に 100 件を表示しています。")
+}
+
+func TestJobsCataloguesMatch(t *testing.T) {
+	keys := func(path string) map[string]bool {
+		var m map[string]any
+		if _, err := toml.DecodeFile(path, &m); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out := map[string]bool{}
+		for k := range m {
+			out[k] = true
+		}
+		return out
+	}
+	en, ja := keys("locales/jobs.en.toml"), keys("locales/jobs.ja.toml")
+	for k := range en {
+		if !ja[k] {
+			t.Errorf("%s is in jobs.en.toml but not in jobs.ja.toml", k)
+		}
+	}
+	for k := range ja {
+		if !en[k] {
+			t.Errorf("%s is in jobs.ja.toml but not in jobs.en.toml", k)
 		}
 	}
 }

@@ -106,30 +106,30 @@ func rateIntervals(samples []admin.ProgressSample, epoch int64, startedAt *time.
 		points = append([]admin.ProgressSample{{Epoch: epoch, Time: *startedAt}}, points...)
 	}
 
-	kept := points[:1:1]
+	merged := points[:1:1]
 	for _, p := range points[1:] {
-		last := kept[len(kept)-1]
+		last := merged[len(merged)-1]
 		switch {
 		case p.Time.Sub(last.Time) >= minChartInterval:
-			kept = append(kept, p)
-		case len(kept) > 1:
-			kept[len(kept)-1] = p
+			merged = append(merged, p)
+		case len(merged) > 1:
+			merged[len(merged)-1] = p
 		case p.Time.After(last.Time):
 			// Too close to the first point to give a fair rate: start the
 			// chart here.
-			kept[0] = p
+			merged[0] = p
 		}
 	}
 
-	origin := kept[0].Time
-	intervals := make([]rateInterval, 0, len(kept)-1)
-	for i := 1; i < len(kept); i++ {
-		seconds := kept[i].Time.Sub(kept[i-1].Time).Seconds()
-		rows := max(kept[i].Rows-kept[i-1].Rows, 0)
+	origin := merged[0].Time
+	intervals := make([]rateInterval, 0, len(merged)-1)
+	for i := 1; i < len(merged); i++ {
+		seconds := merged[i].Time.Sub(merged[i-1].Time).Seconds()
+		rows := max(merged[i].Rows-merged[i-1].Rows, 0)
 		intervals = append(intervals, rateInterval{
-			from: kept[i-1].Time.Sub(origin),
-			to:   kept[i].Time.Sub(origin),
-			end:  kept[i].Time,
+			from: merged[i-1].Time.Sub(origin),
+			to:   merged[i].Time.Sub(origin),
+			end:  merged[i].Time,
 			rate: float64(rows) / seconds,
 		})
 	}

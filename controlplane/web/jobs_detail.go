@@ -14,8 +14,8 @@ import (
 	"github.com/ferryhq/ferry/transfer/spec"
 )
 
-// staleRate is how old the last progress sample of a running job may be
-// before the current rate shows as zero. The control plane stores a sample
+// staleRate is the age of a running job's last progress sample beyond
+// which the current rate shows as zero. The control plane stores a sample
 // only when rows or bytes changed, so a stalled job leaves its last rate
 // behind.
 // NOTE: three times the engine's default progress interval of 5 s; a
@@ -79,7 +79,7 @@ type previewCell struct {
 	Structured bool
 }
 
-// jobNames remembers names a job page looks up once per page or stream:
+// jobNames caches the names a job page looks up, once per page or stream:
 // clusters and runners by ID, and the preview row count of configurations.
 type jobNames struct {
 	clusters    map[string]string

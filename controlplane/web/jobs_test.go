@@ -711,3 +711,51 @@ func TestJobsCataloguesMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestJobLogAttempts(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	take := func() (*client.Client, int64) {
+		t.Helper()
+		resp, err := e.runner.Heartbeat(e.ctx, e.runnerID, protocol.HeartbeatRequest{State: protocol.RunnerIdle, FreeSlots: 1, WaitSeconds: 1})
+		if err != nil {
+			t.Fatalf("Heartbeat: %v", err)
+		}
+		if len(resp.Assignments) != 1 {
+			t.Fatalf("Assignments = %+v, want one", resp.Assignments)
+		}
+		return e.env.RunnerClient(t, resp.Assignments[0].JobToken), resp.Assignments[0].Epoch
+	}
+
+	pod, epoch := take()
+	sendLogs(t, pod, job.ID, epoch, protocol.LogLine{Seq: 1, Time: e.clk.Now(), Level: "info", Message: "first attempt"})
+	r := e.b.get("/jobs/" + job.ID)
+	mustNotContain(t, r.Body, "Attempt ")
+	m := streamAfter.FindStringSubmatch(r.Body)
+	if m == nil {
+		t.Fatalf("job page has no stream URL; page:\n%s", r.Body)
+	}
+	s := e.b.openStream("/jobs/" + job.ID + "/events?after=" + m[1] + "&epoch=" + m[2])
+
+	// The assignment is never acknowledged, so its lease ends and the job
+	// goes to the runner again under a new epoch.
+	e.clk.Step(2 * time.Minute)
+	e.env.Sweep(t)
+	pod, epoch = take()
+	if epoch != 2 {
+		t.Fatalf("second assignment epoch = %d, want 2", epoch)
+	}
+	sendLogs(t, pod, job.ID, epoch, protocol.LogLine{Seq: 1, Time: e.clk.Now(), Level: "info", Message: "second attempt"})
+
+	u := s.waitUpdate("the second attempt's line", func(u sseUpdate) bool { return u.Target == "log" })
+	mustContain(t, u.HTML, `<span class="line attempt">Attempt 2</span>`, "second attempt")
+	mustNotContain(t, u.HTML, "first attempt")
+
+	r = e.b.get("/jobs/" + job.ID)
+	first, separator, second := strings.Index(r.Body, "first attempt"), strings.Index(r.Body, "Attempt 2"), strings.Index(r.Body, "second attempt")
+	if first < 0 || separator < first || second < separator {
+		t.Errorf("log order: first line at %d, separator at %d, second line at %d; want them in that order", first, separator, second)
+	}
+	e.b.lang = "ja"
+	mustContain(t, e.b.get("/jobs/"+job.ID).Body, "試行 2")
+}

@@ -282,6 +282,8 @@ func (ui *UI) handleJob(w http.ResponseWriter, r *http.Request) {
 
 // jobStreamLogLimit is the most log lines one live update appends; more
 // follow on the next tick.
+// NOTE: the browser keeps every appended line, so following a very long
+// log for hours grows the page without bound.
 const jobStreamLogLimit = 1000
 
 // handleJobEvents follows a job: on every tick it replaces the summary (and

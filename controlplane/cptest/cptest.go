@@ -176,7 +176,7 @@ func (e *Env) start() error {
 	e.URL = "http://" + e.addr
 
 	ui, err := web.New(web.Options{API: admin.NewHandlerClient(srv.Handler(), e.AdminToken),
-		AdminToken: e.AdminToken, Logger: e.cfg.logger})
+		AdminToken: e.AdminToken, Logger: e.cfg.logger, Now: e.cfg.clock.Now})
 	if err != nil {
 		_ = ln.Close()
 		_ = db.Close()

@@ -9,6 +9,7 @@ package admin
 
 import (
 	"encoding/json"
+	"regexp"
 	"time"
 
 	"github.com/ferryhq/ferry/protocol"
@@ -42,6 +43,15 @@ const (
 	PathRunners     = "/api/v1/runners"
 	PathHealth      = "/healthz"
 )
+
+// namePattern is the rule for the names of clusters, connections and
+// transfer configurations.
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// ValidName reports whether name is a valid name for a cluster, a
+// connection or a transfer configuration: 1 to 63 letters, digits, '.',
+// '_' or '-', starting with a letter or digit.
+func ValidName(name string) bool { return namePattern.MatchString(name) }
 
 // MaxTokensPerCluster is the most live registration tokens a cluster has at
 // once: two, so a token can be rotated without downtime.

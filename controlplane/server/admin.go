@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"regexp"
 	"strconv"
 
 	"github.com/ferryhq/ferry/controlplane/admin"
@@ -44,10 +43,8 @@ func decodeAdmin(r *http.Request, v any) error {
 	return decodeBody(nil, r, v)
 }
 
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
-
 func validateName(kind, name string) error {
-	if !namePattern.MatchString(name) {
+	if !admin.ValidName(name) {
 		return errorf(http.StatusBadRequest, "invalid %s name %q: use 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit", kind, name)
 	}
 	return nil

@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/ferryhq/ferry/controlplane/admin"
@@ -17,10 +16,6 @@ func (ui *UI) clusterRoutes(mux *http.ServeMux) {
 	ui.page(mux, "POST /clusters/{cluster}/tokens", ui.handleCreateToken)
 	ui.page(mux, "POST /clusters/{cluster}/tokens/{tokenID}/revoke", ui.handleRevokeToken)
 }
-
-// clusterNamePattern is the admin API's rule for cluster names, checked here
-// first so that the form shows what is wrong in the user's language.
-var clusterNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // Runner states as the admin API reports them.
 const (
@@ -103,12 +98,9 @@ func (ui *UI) renderClusters(w http.ResponseWriter, r *http.Request, status int,
 func (ui *UI) handleCreateCluster(w http.ResponseWriter, r *http.Request) {
 	v := ui.newView(r, "clusters")
 	form := clusterForm{Name: strings.TrimSpace(r.PostFormValue("name"))}
-	switch {
-	case form.Name == "":
-		form.NameError = v.T("common.required")
-	case !clusterNamePattern.MatchString(form.Name):
-		form.NameError = v.T("common.invalidName")
-	}
+	errs := map[string]string{}
+	checkResourceName(v, errs, "name", form.Name)
+	form.NameError = errs["name"]
 	if form.NameError == "" {
 		c, err := ui.api.CreateCluster(r.Context(), form.Name)
 		if err == nil {

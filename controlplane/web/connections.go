@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -261,19 +260,16 @@ func (f connectionForm) check(v *view, hasPassword bool) (admin.UpdateConnection
 }
 
 // checkResourceName sets errs[field] when name is empty or not a valid resource
-// name. The admin API checks the same pattern.
+// name. The admin API checks the same rule; checking it here first words the
+// message in the user's language.
 func checkResourceName(v *view, errs map[string]string, field, name string) {
 	switch {
 	case name == "":
 		errs[field] = v.T("common.required")
-	case !resourceNamePattern.MatchString(name):
+	case !admin.ValidName(name):
 		errs[field] = v.T("common.invalidName")
 	}
 }
-
-// resourceNamePattern is the admin API's rule for the names of clusters,
-// connections and configurations.
-var resourceNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // paramsError is a line of the parameters text that is not a new
 // key=value pair.

@@ -114,10 +114,12 @@ func TestWebUI(t *testing.T) {
 		b.click("#connection-save", fmt.Sprintf(`#connections [data-connection=%q]`, c.name))
 	}
 
-	// A configuration that copies the table, and a preview of it.
+	// A configuration that copies the orders, and a preview of it.
+	// The query pauses now and then, so that the job lasts long enough for a few progress
+	// samples and the job page has a chart at the end.
 	configPath := b.createConfig(configForm{
 		name: clusterName + "-orders", cluster: clusterName,
-		source: clusterName + "-source", table: "orders",
+		source: clusterName + "-source", query: pausingOrdersQuery(2000, 500*time.Millisecond),
 		destination: clusterName + "-destination", destTable: "orders", mode: "replace",
 	})
 	b.screenshot("config-en")
@@ -131,6 +133,7 @@ func TestWebUI(t *testing.T) {
 	if first := b.text("#preview-rows tbody tr"); !strings.Contains(first, "customer-") {
 		t.Errorf("first preview row %q does not look like an orders row", first)
 	}
+	b.waitFor("preview succeeded", `!!document.querySelector('#job-state [data-state="succeeded"]')`, jobTimeout)
 	b.screenshot("preview-en")
 
 	// Run the configuration and follow the job page live to success.
@@ -141,6 +144,7 @@ func TestWebUI(t *testing.T) {
 	b.waitFor("job succeeded", `!!document.querySelector('#job-state [data-state="succeeded"]')`, jobTimeout)
 	b.waitText("#job-rows", "60,000", pageTimeout)
 	b.waitFor("log lines", `document.querySelectorAll("#log > *").length > 0`, pageTimeout)
+	b.waitFor("chart of the job", `!!document.querySelector("svg#job-chart")`, pageTimeout)
 	b.checkSamePage("the job's progress to success")
 	if b.exists("#job-cancel") {
 		t.Errorf("the succeeded job %s still offers a cancel button", jobID)
@@ -165,8 +169,9 @@ func TestWebUI(t *testing.T) {
 	watch.waitFor("runner ACTIVE on the cluster page",
 		`!!document.querySelector('#runners [data-runner] [data-state="ACTIVE"]')`, runnerTimeout)
 	watch.checkSamePage("the runner becoming ACTIVE")
-	b.waitFor("rows of the slow job", `parseInt(document.querySelector("#job-rows").textContent.replace(/[^0-9]/g, ""), 10) > 0`, jobTimeout)
-	b.waitFor("chart of the slow job", `!!document.querySelector("#job-chart svg, svg#job-chart")`, jobTimeout)
+	// Two batches of rows, so that the chart has a few samples to show.
+	b.waitFor("rows of the slow job", `parseInt(document.querySelector("#job-rows").textContent.replace(/[^0-9]/g, ""), 10) > 10000`, jobTimeout)
+	b.waitFor("chart of the slow job", `!!document.querySelector("svg#job-chart")`, jobTimeout)
 	b.checkSamePage("the slow job's progress")
 	b.screenshot("job-running-en")
 	b.click("#job-cancel", "#job-summary")
@@ -208,6 +213,14 @@ func TestWebUI(t *testing.T) {
 	fresh.screenshot("signin-ja")
 	fresh.fill(map[string]string{"#token": sys.adminToken})
 	fresh.click("main form button[type=submit]", "html[lang=ja] #cluster-form")
+}
+
+// pausingOrdersQuery returns a MariaDB SELECT of every row of orders that pauses before every
+// nth row, so that a job reading it lasts about rows/every times pause while most rows flow
+// at full speed.
+func pausingOrdersQuery(every int, pause time.Duration) string {
+	return fmt.Sprintf("SELECT id, customer, quantity, unit_price, ordered_at, note FROM orders WHERE id %% %d <> 0 OR SLEEP(%g) = 0",
+		every, pause.Seconds())
 }
 
 // configForm is what TestWebUI types into the configuration form.

@@ -248,7 +248,15 @@ func (v *view) Since(t any) string {
 	if tm.IsZero() {
 		return v.T("common.never")
 	}
-	return v.T("common.ago", "Duration", v.Duration(v.ui.opts.Now().Sub(tm).Truncate(time.Second)))
+	d := v.ui.opts.Now().Sub(tm)
+	switch {
+	case d < time.Second:
+		return v.T("common.justNow")
+	case d < 10*time.Second:
+		// Whole seconds: a tenth of a second means nothing for a heartbeat.
+		return v.T("common.ago", "Duration", v.T("unit.seconds", "Value", int(d.Seconds())))
+	}
+	return v.T("common.ago", "Duration", v.Duration(d))
 }
 
 // LangURL is the current page with the language switched to lang.

@@ -476,7 +476,7 @@ func TestJobDetailFlow(t *testing.T) {
 		t.Fatalf("SendResult: %v", err)
 	}
 	finished := e.clk.Now()
-	e.report(job.ID, protocol.JobStatusRequest{Epoch: epoch, Phase: protocol.PhaseSucceeded, FinishedAt: &finished})
+	e.report(job.ID, protocol.JobStatusRequest{Epoch: epoch, Phase: protocol.PhaseSucceeded, Reason: "Completed", FinishedAt: &finished})
 	updates := s.waitDone()
 	var final string
 	for _, u := range updates {
@@ -490,7 +490,8 @@ func TestJobDetailFlow(t *testing.T) {
 	r = e.b.get("/jobs/" + job.ID)
 	mustContain(t, r.Body, `data-state="succeeded"`, `max="1" value="1"`, `id="job-result"`, "coerced &lt;NaN&gt; to NULL",
 		`id="job-rate-average">308,642 rows/s<`, "&lt;b&gt;third&lt;/b&gt; line")
-	mustNotContain(t, r.Body, `id="job-cancel"`, "data-stream=", `id="job-rate-now">6`)
+	// The runner's "Completed" reason is no news on a success.
+	mustNotContain(t, r.Body, `id="job-cancel"`, "data-stream=", `id="job-rate-now">6`, `id="job-reason"`)
 }
 
 func TestJobPreview(t *testing.T) {

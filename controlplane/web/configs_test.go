@@ -407,3 +407,24 @@ func TestConfigListJapanese(t *testing.T) {
 	}
 	mustContain(t, r.Body, "接続を選んでください。", "修正が必要な項目があります")
 }
+
+func TestAPIMessageJapaneseLeadIn(t *testing.T) {
+	b := startUI(t)
+	b.lang = "ja"
+	r := b.get("/configs/missing/edit")
+	if r.Status != http.StatusNotFound {
+		t.Fatalf("GET unknown edit: status %d, want 404", r.Status)
+	}
+	mustContain(t, r.Body, "コントロールプレーンからのメッセージ（英語）: config &#34;missing&#34; not found")
+
+	// The clusters page shows the API's not-found message, whose advice
+	// for the command line means nothing in the UI.
+	r = b.get("/clusters/missing")
+	mustContain(t, r.Body, "コントロールプレーンからのメッセージ（英語）: cluster &#34;missing&#34; not found")
+	mustNotContain(t, r.Body, "controlplane cluster list")
+
+	b.lang = "en"
+	r = b.get("/clusters/missing")
+	mustContain(t, r.Body, "cluster &#34;missing&#34; not found")
+	mustNotContain(t, r.Body, "コントロールプレーン", "controlplane cluster list")
+}

@@ -123,31 +123,71 @@ func (ui *UI) forbidden(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiFailure shows an admin API error: the API's own message for a refusal
-// (it names the value and the fix and never holds a secret), a generic one
-// for anything else.
+// (it names the value and the fix and never holds a secret) worded as
+// apiText does, a generic one for anything else.
 func (ui *UI) apiFailure(w http.ResponseWriter, r *http.Request, err error) {
+	v := ui.newView(r, "")
 	var apiErr *client.APIError
 	if errors.As(err, &apiErr) {
 		switch {
 		case apiErr.StatusCode == http.StatusNotFound:
-			ui.errorPage(w, r, http.StatusNotFound, "error.notFound", apiErr.Message)
+			ui.errorPage(w, r, http.StatusNotFound, "error.notFound", v.apiText(apiErr.Message))
 			return
 		case apiErr.StatusCode < 500:
-			ui.errorPage(w, r, apiErr.StatusCode, "error.refused", apiErr.Message)
+			ui.errorPage(w, r, apiErr.StatusCode, "error.refused", v.apiText(apiErr.Message))
 			return
 		}
 	}
 	ui.log.Error("Admin API call failed", "method", r.Method, "path", r.URL.Path, "error", err)
-	v := ui.newView(r, "")
 	ui.errorPage(w, r, http.StatusInternalServerError, "error.internal", v.T("error.internalHelp"))
 }
 
-// apiMessage returns the message of an admin API refusal to show on a form,
-// and false for any other error.
+// apiMessage returns the message of an admin API refusal without its
+// command-line advice, and false for any other error. Pages show it through
+// view.apiRefusal, which adds the lead-in of the user's language.
 func apiMessage(err error) (string, bool) {
 	var apiErr *client.APIError
 	if errors.As(err, &apiErr) && apiErr.StatusCode < 500 {
-		return apiErr.Message, true
+		return withoutCLIAdvice(apiErr.Message), true
 	}
 	return "", false
+}
+
+// apiRefusal returns the text of an admin API refusal (a status below 500)
+// to show on a page, and false for any other error. The admin API words its
+// messages in English for the command line. The text is therefore the
+// message without its command-line advice and, in other languages, under a
+// lead-in that marks it as the control plane's own English message.
+// Refusals the UI can tell apart by status and operation, such as a
+// duplicate name, get a catalogue message instead.
+func (v *view) apiRefusal(err error) (string, bool) {
+	msg, ok := apiMessage(err)
+	if !ok {
+		return "", false
+	}
+	return v.apiText(msg), true
+}
+
+// apiText puts an admin API message under the lead-in of the view's
+// language.
+func (v *view) apiText(msg string) string {
+	return v.T("error.apiMessage", "Message", withoutCLIAdvice(msg))
+}
+
+// withoutCLIAdvice drops the clauses of an admin API message that tell a
+// command-line user what to run, such as "; list clusters with `controlplane
+// cluster list`": the UI has its own buttons for that. A message made only
+// of such advice stays as it is.
+func withoutCLIAdvice(msg string) string {
+	clauses := strings.Split(msg, "; ")
+	kept := clauses[:0:0]
+	for _, c := range clauses {
+		if !strings.Contains(c, "`controlplane ") {
+			kept = append(kept, c)
+		}
+	}
+	if len(kept) == 0 {
+		return msg
+	}
+	return strings.Join(kept, "; ")
 }

@@ -93,8 +93,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("failed to listen on %s: %w", *listen, err)
 	}
 	handler := srv.Handler()
+	var ui *web.UI
 	if *webUI {
-		ui, err := web.New(web.Options{API: admin.NewHandlerClient(handler, adminToken), AdminToken: adminToken, Logger: logger,
+		ui, err = web.New(web.Options{API: admin.NewHandlerClient(handler, adminToken), AdminToken: adminToken, Logger: logger,
 			PublicURL: *publicURL})
 		if err != nil {
 			_ = ln.Close()
@@ -121,6 +122,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	case err = <-serveErr:
 	}
 	srv.Close()
+	if ui != nil {
+		// Live pages keep their streams open; Shutdown would wait for them.
+		ui.Close()
+	}
 	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancelShutdown()
 	_ = httpServer.Shutdown(shutdownCtx)

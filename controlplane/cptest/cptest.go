@@ -64,6 +64,7 @@ type Env struct {
 type instance struct {
 	store  *store.DB
 	server *server.Server
+	ui     *web.UI
 	http   *http.Server
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -183,7 +184,7 @@ func (e *Env) start() error {
 		return err
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	inst := &instance{store: db, server: srv, cancel: cancel, done: make(chan struct{}),
+	inst := &instance{store: db, server: srv, ui: ui, cancel: cancel, done: make(chan struct{}),
 		http: &http.Server{Handler: ui.Mount(srv.Handler()), ReadHeaderTimeout: 10 * time.Second}}
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -237,6 +238,7 @@ func (e *Env) Stop() {
 		return
 	}
 	inst.server.Close()
+	inst.ui.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = inst.http.Shutdown(shutdownCtx)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/ferryhq/ferry/controlplane/admin"
 	"github.com/ferryhq/ferry/controlplane/cptest"
+	"github.com/ferryhq/ferry/controlplane/web"
 	"github.com/ferryhq/ferry/protocol"
 	"github.com/ferryhq/ferry/protocol/client"
 )
@@ -113,6 +115,8 @@ func sendProgress(t *testing.T, pod *client.Client, jobID string, epoch, rows, b
 type sseEvent struct {
 	Name string
 	Data string
+	// ID is the event's id field, empty when it has none.
+	ID string
 }
 
 // sseUpdate is the data of an update event.
@@ -126,11 +130,15 @@ type sseUpdate struct {
 type sseStream struct {
 	t      *testing.T
 	events chan sseEvent
+	// err is the read error that ended the stream, nil when the server
+	// ended it. It is set before events is closed.
+	err error
 }
 
 // openStream opens an SSE endpoint with the browser's cookies. The
-// stream's context times out only as a guard against a hung test.
-func (b *browser) openStream(path string) *sseStream {
+// stream's context times out only as a guard against a hung test. header
+// pairs, such as "Last-Event-ID", "12:1", are added to the request.
+func (b *browser) openStream(path string, header ...string) *sseStream {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	b.t.Cleanup(cancel)
@@ -140,6 +148,9 @@ func (b *browser) openStream(path string) *sseStream {
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Accept-Language", b.lang)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	for _, c := range b.cookies {
 		req.AddCookie(c)
 	}
@@ -172,10 +183,24 @@ func (b *browser) openStream(path string) *sseStream {
 				ev.Name = strings.TrimPrefix(line, "event: ")
 			case strings.HasPrefix(line, "data: "):
 				ev.Data += strings.TrimPrefix(line, "data: ")
+			case strings.HasPrefix(line, "id: "):
+				ev.ID = strings.TrimPrefix(line, "id: ")
 			}
 		}
+		s.err = sc.Err()
 	}()
 	return s
+}
+
+// waitEnd reads events until the server ends the stream, and fails if the
+// stream breaks off for another reason, such as the guard timeout.
+func (s *sseStream) waitEnd() {
+	s.t.Helper()
+	for range s.events {
+	}
+	if s.err != nil {
+		s.t.Fatalf("stream did not end: %v", s.err)
+	}
 }
 
 // waitUpdate reads events until an update matches, and fails if the
@@ -381,6 +406,28 @@ func TestJobsListStream(t *testing.T) {
 	s.waitUpdate("the running job", func(u sseUpdate) bool {
 		return u.Target == "jobs-body" && strings.Contains(u.HTML, `data-state="running"`) && strings.Contains(u.HTML, "4,321")
 	})
+}
+
+func TestUICloseEndsStreams(t *testing.T) {
+	env := cptest.Start(t)
+	ui, err := web.New(web.Options{API: admin.NewHandlerClient(env.Server().Handler(), env.AdminToken), AdminToken: env.AdminToken})
+	if err != nil {
+		t.Fatalf("web.New: %v", err)
+	}
+	srv := httptest.NewServer(ui.Handler())
+	t.Cleanup(srv.Close)
+	b := newBrowser(t, env)
+	b.base = srv.URL
+	b.signIn()
+
+	s := b.openStream("/jobs/events")
+	s.waitUpdate("the jobs table", func(u sseUpdate) bool { return u.Target == "jobs-body" })
+	ui.Close()
+	s.waitEnd()
+
+	// A stream opened after Close ends too, so Shutdown never waits on it.
+	ui.Close()
+	b.openStream("/jobs/events").waitEnd()
 }
 
 func TestJobsSignedOut(t *testing.T) {

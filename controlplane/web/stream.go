@@ -21,7 +21,8 @@ type poll func(r *http.Request) (updates []update, done bool, err error)
 
 // stream serves Server-Sent Events: it calls look every StreamInterval and
 // sends each update whose HTML differs from what was sent for its target
-// before. Every replica serves its own streams from the shared store, so a
+// before, until the browser hangs up, look reports done or UI.Close is
+// called. Every replica serves its own streams from the shared store, so a
 // browser may reconnect to any of them.
 func (ui *UI) stream(w http.ResponseWriter, r *http.Request, look poll) {
 	flusher, ok := w.(http.Flusher)
@@ -78,6 +79,8 @@ func (ui *UI) stream(w http.ResponseWriter, r *http.Request, look poll) {
 		flusher.Flush()
 		select {
 		case <-r.Context().Done():
+			return
+		case <-ui.closing:
 			return
 		case <-ticker.C:
 		}

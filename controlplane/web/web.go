@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferryhq/ferry/controlplane/admin"
@@ -63,6 +64,10 @@ type UI struct {
 	i18n     *catalog
 	pages    map[string]*page
 	handler  http.Handler
+
+	// closing is closed by Close to end every live update stream.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New returns the UI. Mount its Handler at the root of the control plane's
@@ -108,9 +113,19 @@ func New(opts Options) (*UI, error) {
 		sessions: newSessions(opts.AdminToken, opts.SessionTTL, opts.Now),
 		i18n:     cat,
 		pages:    pages,
+		closing:  make(chan struct{}),
 	}
 	ui.handler = ui.routes()
 	return ui, nil
+}
+
+// Close ends every open live update stream, so that http.Server.Shutdown
+// need not wait for browsers to hang up. Call it before Shutdown. A stream
+// opened after Close ends after its first update, and the browser retries
+// it later, perhaps on another replica. Pages are served as before. Calls
+// after the first do nothing.
+func (ui *UI) Close() {
+	ui.closeOnce.Do(func() { close(ui.closing) })
 }
 
 // Handler returns the UI's HTTP handler.
@@ -122,7 +137,7 @@ func (ui *UI) routes() http.Handler {
 	if err != nil {
 		panic(fmt.Sprintf("web: embedded static files: %v", err))
 	}
-	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	mux.Handle("GET /static/", http.StripPrefix("/static/", ui.staticFiles(static)))
 	mux.HandleFunc("GET /signin", ui.handleSignInForm)
 	mux.HandleFunc("POST /signin", ui.handleSignIn)
 	mux.HandleFunc("POST /signout", ui.handleSignOut)
@@ -152,6 +167,12 @@ func (ui *UI) routes() http.Handler {
 // unsafe methods a matching CSRF token in the form.
 func (ui *UI) page(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		// An ID of "." or ".." (sent as %2e) would reach another admin API
+		// path once the client puts it into a URL.
+		if hasDotSegment(r.URL.Path) {
+			ui.notFound(w, r)
+			return
+		}
 		sess, ok := ui.sessions.read(r)
 		if !ok {
 			if r.Method == http.MethodGet && r.Header.Get("Accept") != "text/event-stream" {
@@ -190,10 +211,32 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-func cacheStatic(next http.Handler) http.Handler {
+// hasDotSegment reports whether the path has a "." or ".." segment.
+func hasDotSegment(path string) bool {
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// staticFiles serves the embedded assets without directory listings: a
+// directory is not found.
+func (ui *UI) staticFiles(fsys fs.FS) http.Handler {
+	files := http.FileServerFS(fsys)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.URL.Path
+		if name == "" || strings.HasSuffix(name, "/") {
+			ui.notFound(w, r)
+			return
+		}
+		if fi, err := fs.Stat(fsys, name); err == nil && fi.IsDir() {
+			ui.notFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=300")
-		next.ServeHTTP(w, r)
+		files.ServeHTTP(w, r)
 	})
 }
 

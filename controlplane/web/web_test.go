@@ -179,3 +179,30 @@ func TestAPIsStillServed(t *testing.T) {
 		t.Fatalf("admin API without a token: status %d, want 401", resp.StatusCode)
 	}
 }
+
+func TestStaticDirectoriesNotFound(t *testing.T) {
+	b := newBrowser(t, startControlPlane(t))
+	r := b.get("/static/")
+	if r.Status != http.StatusNotFound {
+		t.Errorf("GET /static/: status %d, want 404", r.Status)
+	}
+	mustNotContain(t, r.Body, `href="app.js"`)
+}
+
+func TestDotSegmentsNotFound(t *testing.T) {
+	b := startUI(t)
+	b.env.CreateCluster(t, "tokyo")
+	for _, path := range []string{"/jobs/%2e%2e", "/jobs/%2E", "/clusters/%2e", "/clusters/%2e%2e/events", "/connections/%2e%2e", "/configs/%2e"} {
+		r := b.get(path)
+		if r.Status != http.StatusNotFound {
+			t.Errorf("GET %s: status %d, want 404", path, r.Status)
+		}
+		mustNotContain(t, r.Body, "no such endpoint", "/api/v1")
+	}
+	if r := b.post("/clusters/%2e%2e/tokens", nil); r.Status != http.StatusNotFound {
+		t.Errorf("POST /clusters/%%2e%%2e/tokens: status %d, want 404", r.Status)
+	}
+	if got := listTokens(t, b, "tokyo"); len(got) != 1 {
+		t.Errorf("tokens of tokyo = %d, want the one created before", len(got))
+	}
+}

@@ -86,6 +86,13 @@ type connectionFormData struct {
 	Message string
 }
 
+// PasswordDropped reports whether the rejected form had a typed password,
+// which the page does not send back: the user must type it again. A form
+// error on the password field itself says what to do instead.
+func (d connectionFormData) PasswordDropped() bool {
+	return d.Invalid() && d.Form.password != "" && d.Errors["password"] == ""
+}
+
 // Action is the URL the form posts to.
 func (d connectionFormData) Action() string {
 	if d.Ref == "" {

@@ -326,3 +326,43 @@ func TestConnectionEditUnknown(t *testing.T) {
 		t.Errorf("POST unknown: status %d, want 404", r.Status)
 	}
 }
+
+func TestConnectionPasswordAgainWarning(t *testing.T) {
+	b := startUI(t)
+	badPort := mysqlForm("retype")
+	badPort.Set("port", "99999")
+	r := b.post("/connections", badPort)
+	if r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("bad port: status %d, want 422", r.Status)
+	}
+	mustContain(t, r.Body, `id="conn-password-again"`, "Enter the password again: it is not sent back to the browser.")
+	mustHideSecret(t, testPassword, r)
+
+	b.lang = "ja"
+	r = b.post("/connections", badPort)
+	mustContain(t, r.Body, `id="conn-password-again"`, "入力したパスワードはブラウザーに送り返さないため、もう一度入力してください。")
+	mustHideSecret(t, testPassword, r)
+	b.lang = "en"
+
+	// Without a typed password there is nothing to type again.
+	noPassword := mysqlForm("retype")
+	noPassword.Set("port", "99999")
+	noPassword.Set("password", "")
+	mustNotContain(t, b.post("/connections", noPassword).Body, `id="conn-password-again"`)
+
+	// An API refusal drops the password as well.
+	b.post("/connections", mysqlForm("taken"))
+	c := getConnection(t, b, "taken")
+	rename := mysqlForm("retype")
+	b.post("/connections", rename)
+	rename.Set("name", "taken")
+	r = b.post("/connections/"+getConnection(t, b, "retype").ID, rename)
+	if r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("rename to a taken name: status %d, want 422", r.Status)
+	}
+	mustContain(t, r.Body, `id="conn-password-again"`)
+	mustHideSecret(t, testPassword, r)
+	if got := getConnection(t, b, "taken"); got.ID != c.ID {
+		t.Errorf("connection taken is %s after the refused rename, want %s", got.ID, c.ID)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -26,9 +27,12 @@ const (
 
 // session is what the signed session cookie holds.
 type session struct {
+	// ID names the session in the revocation set after a sign-out.
+	ID string `json:"id"`
 	// CSRF is the token every form of this session posts back.
-	CSRF    string `json:"csrf"`
-	Expires int64  `json:"exp"`
+	CSRF string `json:"csrf"`
+	// Expires is the end of the session in Unix seconds.
+	Expires int64 `json:"exp"`
 }
 
 func (s session) checkCSRF(got string) bool {
@@ -38,18 +42,27 @@ func (s session) checkCSRF(got string) bool {
 // sessions signs and encrypts session cookies with keys derived from the
 // admin token, so every replica that shares the token accepts the same
 // sessions and a new token ends the old ones.
+//
+// A sign-out puts the session's ID into a revocation set kept in memory
+// until the session would have expired. The set belongs to this process:
+// with several replicas, a copy of a signed-out cookie stays valid on the
+// other replicas until it expires (SessionTTL), and a restart forgets it.
 type sessions struct {
 	codec      *securecookie.SecureCookie
 	adminToken string
 	ttl        time.Duration
 	now        func() time.Time
+
+	mu sync.Mutex
+	// revoked maps the IDs of signed-out sessions to their expiry.
+	revoked map[string]time.Time
 }
 
 func newSessions(adminToken string, ttl time.Duration, now func() time.Time) *sessions {
 	codec := securecookie.New(deriveKey(adminToken, "ferry web session signing"), deriveKey(adminToken, "ferry web session encryption"))
 	codec.MaxAge(int(ttl / time.Second))
 	codec.SetSerializer(securecookie.JSONEncoder{})
-	return &sessions{codec: codec, adminToken: adminToken, ttl: ttl, now: now}
+	return &sessions{codec: codec, adminToken: adminToken, ttl: ttl, now: now, revoked: map[string]time.Time{}}
 }
 
 func deriveKey(secret, purpose string) []byte {
@@ -64,9 +77,7 @@ func (s *sessions) signIn(w http.ResponseWriter, token string) bool {
 	if !secrets.EqualTokens(token, s.adminToken) {
 		return false
 	}
-	raw := make([]byte, 32)
-	_, _ = rand.Read(raw)
-	sess := session{CSRF: base64.RawURLEncoding.EncodeToString(raw), Expires: s.now().Add(s.ttl).Unix()}
+	sess := session{ID: randomString(16), CSRF: randomString(32), Expires: s.now().Add(s.ttl).Unix()}
 	value, err := s.codec.Encode(sessionCookie, sess)
 	if err != nil {
 		return false
@@ -88,15 +99,48 @@ func (s *sessions) read(r *http.Request) (session, bool) {
 	if err := s.codec.Decode(sessionCookie, c.Value, &sess); err != nil {
 		return session{}, false
 	}
-	if s.now().Unix() >= sess.Expires || sess.CSRF == "" {
+	if s.now().Unix() >= sess.Expires || sess.CSRF == "" || sess.ID == "" || s.isRevoked(sess.ID) {
 		return session{}, false
 	}
 	return sess, true
 }
 
-func (s *sessions) signOut(w http.ResponseWriter) {
+// signOut ends the request's session, if it has one, and clears the
+// cookie.
+func (s *sessions) signOut(w http.ResponseWriter, r *http.Request) {
+	if sess, ok := s.read(r); ok {
+		s.revoke(sess)
+	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+}
+
+// revoke adds sess to the revocation set and drops the entries of
+// sessions that have expired since, which read refuses anyway.
+func (s *sessions) revoke(sess session) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, exp := range s.revoked {
+		if !now.Before(exp) {
+			delete(s.revoked, id)
+		}
+	}
+	s.revoked[sess.ID] = time.Unix(sess.Expires, 0)
+}
+
+func (s *sessions) isRevoked(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.revoked[id]
+	return ok
+}
+
+// randomString returns n random bytes in URL-safe base64.
+func randomString(n int) string {
+	raw := make([]byte, n)
+	_, _ = rand.Read(raw)
+	return base64.RawURLEncoding.EncodeToString(raw)
 }
 
 type sessionKey struct{}

@@ -40,7 +40,7 @@ func (ui *UI) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		ui.forbidden(w, r)
 		return
 	}
-	ui.sessions.signOut(w)
+	ui.sessions.signOut(w, r)
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }
 

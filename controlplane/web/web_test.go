@@ -78,6 +78,38 @@ func TestSignOut(t *testing.T) {
 	}
 }
 
+func TestSignOutEndsCopiedCookie(t *testing.T) {
+	b := startUI(t)
+	copied := *b.cookies["ferry_session"]
+	csrf := b.csrf
+	if r := b.post("/signout", nil); r.Status != http.StatusSeeOther {
+		t.Fatalf("sign-out: status %d, want 303", r.Status)
+	}
+
+	// Someone who copied the cookie and a form's CSRF token before the
+	// sign-out replays them.
+	b.cookies["ferry_session"] = &copied
+	if r := b.get("/clusters"); r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Location, "/signin") {
+		t.Errorf("GET with the signed-out cookie: status %d, Location %q; want 303 to sign in", r.Status, r.Location)
+	}
+	if r := b.postRaw("/clusters", url.Values{"name": {"after-signout"}, "csrf": {csrf}}); r.Status != http.StatusForbidden {
+		t.Errorf("POST with the signed-out cookie: status %d, want 403", r.Status)
+	}
+	clusters, err := b.env.Admin.ListClusters(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(clusters) != 0 {
+		t.Errorf("a post with the signed-out cookie stored clusters: %+v", clusters)
+	}
+
+	// A new sign-in works as before.
+	b.signIn()
+	if r := b.get("/clusters"); r.Status != http.StatusOK {
+		t.Errorf("GET after signing in again: status %d, want 200", r.Status)
+	}
+}
+
 func TestCSRF(t *testing.T) {
 	b := startUI(t)
 	form := url.Values{"name": {"csrf-test"}}

@@ -82,8 +82,10 @@ func (ui *UI) withLanguage(next http.Handler) http.Handler {
 			return
 		}
 		if tag, ok := supported(v); ok {
+			// The language is a preference, not a secret: without Secure
+			// the switch works over plain HTTP on any host too.
 			http.SetCookie(w, &http.Cookie{Name: langCookie, Value: tag.String(), Path: "/",
-				MaxAge: 365 * 24 * 3600, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+				MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 		}
 		q := r.URL.Query()
 		q.Del("lang")

@@ -46,7 +46,7 @@ func (s session) checkCSRF(got string) bool {
 // A sign-out puts the session's ID into a revocation set kept in memory
 // until the session would have expired. The set belongs to this process:
 // with several replicas, a copy of a signed-out cookie stays valid on the
-// other replicas until it expires (SessionTTL), and a restart forgets it.
+// other replicas until it expires (SessionTTL), and a restart empties the set.
 type sessions struct {
 	codec      *securecookie.SecureCookie
 	adminToken string

@@ -238,3 +238,48 @@ func TestDotSegmentsNotFound(t *testing.T) {
 		t.Errorf("tokens of tokyo = %d, want the one created before", len(got))
 	}
 }
+
+func TestSignInWarnsOnPlainHTTP(t *testing.T) {
+	b := newBrowser(t, startControlPlane(t))
+	get := func(host, forwardedProto string) response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, b.base+"/signin", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		if forwardedProto != "" {
+			req.Header.Set("X-Forwarded-Proto", forwardedProto)
+		}
+		return b.do(req)
+	}
+
+	for _, host := range []string{"ferry.internal:8080", "10.0.0.5", "[2001:db8::1]:80"} {
+		r := get(host, "")
+		mustContain(t, r.Body, `id="signin-plain-http"`, "will not keep the session cookie", "http://127.0.0.1")
+	}
+	for _, host := range []string{"localhost:8080", "127.0.0.1:8080", "[::1]:8080"} {
+		mustNotContain(t, get(host, "").Body, `id="signin-plain-http"`)
+	}
+	mustNotContain(t, get("ferry.example.com", "https").Body, `id="signin-plain-http"`)
+
+	r := b.postRaw("/signin", url.Values{"token": {"wrong"}})
+	mustNotContain(t, r.Body, `id="signin-plain-http"`)
+
+	b.lang = "ja"
+	r = get("ferry.internal:8080", "")
+	mustContain(t, r.Body, `id="signin-plain-http"`, "SSH トンネル")
+	mustNotContain(t, r.Body, "⟦")
+}
+
+func TestLanguageCookieIsNotSecure(t *testing.T) {
+	b := newBrowser(t, startControlPlane(t))
+	r := b.get("/signin?lang=ja")
+	setCookie := r.Header.Get("Set-Cookie")
+	if !strings.Contains(setCookie, "ferry_lang=ja") {
+		t.Fatalf("language switch set no cookie: %q", setCookie)
+	}
+	if strings.Contains(setCookie, "Secure") {
+		t.Errorf("language cookie is Secure, so browsers drop it over plain HTTP: %q", setCookie)
+	}
+}

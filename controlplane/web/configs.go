@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"sort"
 
@@ -167,11 +166,17 @@ func (ui *UI) runConfigJob(w http.ResponseWriter, r *http.Request, jobType proto
 	}
 	job, err := ui.api.RunJob(ctx, cfg.ID, jobType)
 	if err != nil {
-		// A rejection, such as for a configuration without a cluster, is
-		// shown on the configuration's page.
-		var apiErr *client.APIError
-		if msg, ok := apiMessage(err); ok && errors.As(err, &apiErr) {
-			ui.renderConfig(w, r, apiErr.StatusCode, msg)
+		// A rejection is shown on the configuration's page. A conflict
+		// means that the configuration has no cluster, which a page
+		// loaded before an edit removed the cluster can still post.
+		v := ui.newView(r, "configs")
+		status := client.StatusCode(err)
+		if status == http.StatusConflict {
+			ui.renderConfig(w, r, status, v.T("configs.runNoCluster"))
+			return
+		}
+		if msg, ok := v.apiRefusal(err); ok {
+			ui.renderConfig(w, r, status, msg)
 			return
 		}
 		ui.apiFailure(w, r, err)

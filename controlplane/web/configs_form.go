@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ferryhq/ferry/controlplane/admin"
+	"github.com/ferryhq/ferry/protocol/client"
 	"github.com/ferryhq/ferry/transfer/spec"
 )
 
@@ -156,18 +157,31 @@ func (ui *UI) saveConfig(w http.ResponseWriter, r *http.Request, ref string) {
 		cfg, err = ui.api.UpdateConfig(ctx, ref, req)
 	}
 	if err != nil {
-		msg, ok := apiMessage(err)
-		if !ok {
-			ui.apiFailure(w, r, err)
-			return
-		}
-		data.Message = msg
-		ui.renderConfigForm(w, r, http.StatusUnprocessableEntity, data)
+		ui.configRefused(w, r, err, data)
 		return
 	}
 
 	ui.log.Info("Transfer config saved in the web UI", "configID", cfg.ID, "configName", cfg.Name, "created", ref == "")
 	http.Redirect(w, r, "/configs/"+cfg.ID, http.StatusSeeOther)
+}
+
+// configRefused shows the admin API's rejection on the form, or the error
+// page for any other failure. A conflict on create or update can only be a
+// duplicate name, which gets a message on the name field.
+func (ui *UI) configRefused(w http.ResponseWriter, r *http.Request, err error, data configFormData) {
+	v := ui.newView(r, "configs")
+	if client.StatusCode(err) == http.StatusConflict {
+		data.Errors = map[string]string{"name": v.T("configs.nameTaken", "Name", data.Form.Name)}
+		ui.renderConfigForm(w, r, http.StatusUnprocessableEntity, data)
+		return
+	}
+	msg, ok := v.apiRefusal(err)
+	if !ok {
+		ui.apiFailure(w, r, err)
+		return
+	}
+	data.Message = msg
+	ui.renderConfigForm(w, r, http.StatusUnprocessableEntity, data)
 }
 
 func readConfigForm(r *http.Request) configForm {

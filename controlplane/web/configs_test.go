@@ -249,7 +249,15 @@ func TestConfigWithoutClusterCannotRun(t *testing.T) {
 	if r.Status != http.StatusConflict {
 		t.Fatalf("run without a cluster: status %d, want 409; body:\n%s", r.Status, r.Body)
 	}
-	mustContain(t, r.Body, `id="config-error"`, "set a cluster on the config first")
+	mustContain(t, r.Body, `id="config-error"`, "This configuration has no cluster, so no runner can take its jobs. Set a cluster, then run it again.")
+	mustNotContain(t, r.Body, "set a cluster on the config first")
+	b.lang = "ja"
+	r = b.post("/configs/"+cfg.ID+"/preview", nil)
+	if r.Status != http.StatusConflict {
+		t.Fatalf("preview without a cluster: status %d, want 409; body:\n%s", r.Status, r.Body)
+	}
+	mustContain(t, r.Body, "クラスターを指定してから、もう一度実行してください。")
+	mustNotContain(t, r.Body, "コントロールプレーンからのメッセージ")
 	jobs, err := b.env.Admin.ListJobs(context.Background(), admin.JobListOptions{Config: cfg.ID})
 	if err != nil {
 		t.Fatal(err)
@@ -427,4 +435,32 @@ func TestAPIMessageJapaneseLeadIn(t *testing.T) {
 	r = b.get("/clusters/missing")
 	mustContain(t, r.Body, "cluster &#34;missing&#34; not found")
 	mustNotContain(t, r.Body, "コントロールプレーン", "controlplane cluster list")
+}
+
+func TestConfigDuplicateNameLocalized(t *testing.T) {
+	b := startUI(t)
+	f := newConfigFixture(t, b)
+	b.post("/configs", f.form("dup"))
+	b.post("/configs", f.form("other"))
+	b.lang = "ja"
+	r := b.post("/configs", f.form("dup"))
+	if r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("duplicate create: status %d, want 422; body:\n%s", r.Status, r.Body)
+	}
+	mustContain(t, r.Body, `<div class="field-error">`, "転送設定「dup」はすでにあります。別の名前にしてください。", "修正が必要な項目があります")
+	mustNotContain(t, r.Body, "already exists", "コントロールプレーンからのメッセージ")
+
+	b.lang = "en"
+	other, err := b.env.Admin.GetConfig(context.Background(), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = b.post("/configs/"+other.ID, f.form("dup"))
+	if r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("duplicate rename: status %d, want 422", r.Status)
+	}
+	mustContain(t, r.Body, "A configuration named &#34;dup&#34; already exists; pick another name.")
+	if n := configCount(t, b); n != 2 {
+		t.Errorf("%d configurations stored, want 2", n)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ferryhq/ferry/controlplane/admin"
+	"github.com/ferryhq/ferry/protocol/client"
 	"github.com/ferryhq/ferry/transfer/spec"
 )
 
@@ -175,10 +176,17 @@ func (ui *UI) handleUpdateConnection(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/connections", http.StatusSeeOther)
 }
 
-// connectionRefused shows the admin API's rejection message on the form,
-// or the error page for any other failure.
+// connectionRefused shows the admin API's rejection on the form, or the
+// error page for any other failure. A conflict on create or update can only
+// be a duplicate name, which gets a message on the name field.
 func (ui *UI) connectionRefused(w http.ResponseWriter, r *http.Request, err error, data connectionFormData) {
-	msg, ok := apiMessage(err)
+	v := ui.newView(r, "connections")
+	if client.StatusCode(err) == http.StatusConflict {
+		data.Errors = map[string]string{"name": v.T("connections.nameTaken", "Name", data.Form.Name)}
+		ui.renderConnectionForm(w, r, http.StatusUnprocessableEntity, data)
+		return
+	}
+	msg, ok := v.apiRefusal(err)
 	if !ok {
 		ui.apiFailure(w, r, err)
 		return

@@ -366,3 +366,27 @@ func TestConnectionPasswordAgainWarning(t *testing.T) {
 		t.Errorf("connection taken is %s after the refused rename, want %s", got.ID, c.ID)
 	}
 }
+
+func TestConnectionDuplicateNameLocalized(t *testing.T) {
+	b := startUI(t)
+	b.post("/connections", mysqlForm("dup"))
+	b.post("/connections", mysqlForm("other"))
+	b.lang = "ja"
+	r := b.post("/connections", mysqlForm("dup"))
+	if r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("duplicate create: status %d, want 422", r.Status)
+	}
+	mustContain(t, r.Body, `<div class="field-error">`, "接続「dup」はすでにあります。別の名前にしてください。", "修正が必要な項目があります")
+	mustNotContain(t, r.Body, "already exists", "コントロールプレーンからのメッセージ")
+
+	b.lang = "en"
+	rename := mysqlForm("dup")
+	r = b.post("/connections/"+getConnection(t, b, "other").ID, rename)
+	if r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("duplicate rename: status %d, want 422", r.Status)
+	}
+	mustContain(t, r.Body, "A connection named &#34;dup&#34; already exists; pick another name.")
+	if n := connectionCount(t, b); n != 2 {
+		t.Errorf("%d connections stored, want 2", n)
+	}
+}

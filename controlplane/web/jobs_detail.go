@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ferryhq/ferry/controlplane/admin"
@@ -290,17 +291,15 @@ const jobStreamLogLimit = 1000
 // a preview's result) and appends the log lines after the last one sent.
 // Once the job has ended and a tick brings no more lines, it sends the
 // final summary and ends the stream.
+//
+// The log goes on after the Last-Event-ID header when the browser sends
+// one, as it does when it reconnects, and else after the query's after and
+// epoch, which the page fills in when it loads.
 func (ui *UI) handleJobEvents(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	q := r.URL.Query()
-	after, err := parseStreamCursor(q.Get("after"))
+	after, epoch, err := jobStreamCursor(r)
 	if err != nil {
-		http.Error(w, fmt.Sprintf("after is %q; use the ID of the last log line shown, or 0", q.Get("after")), http.StatusBadRequest)
-		return
-	}
-	epoch, err := parseStreamCursor(q.Get("epoch"))
-	if err != nil {
-		http.Error(w, fmt.Sprintf("epoch is %q; use the attempt of the last log line shown, or 0", q.Get("epoch")), http.StatusBadRequest)
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	v := ui.newView(r, "jobs")
@@ -336,12 +335,43 @@ func (ui *UI) handleJobEvents(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return nil, false, err
 			}
-			updates = append(updates, update{Target: "log", HTML: lines, Append: true})
 			after, epoch = logs.Next, logs.Lines[len(logs.Lines)-1].Epoch
+			updates = append(updates, update{Target: "log", HTML: lines, Append: true, ID: logEventID(after, epoch)})
 		}
 		done := d.Terminal && len(logs.Lines) == 0
 		return updates, done, nil
 	})
+}
+
+// logEventID returns the event ID of a log update: the ID of the last
+// line sent and its attempt, as "12:1".
+func logEventID(lineID, epoch int64) string {
+	return strconv.FormatInt(lineID, 10) + ":" + strconv.FormatInt(epoch, 10)
+}
+
+// jobStreamCursor returns the log line ID to follow the job after and the
+// attempt of that line, from the Last-Event-ID header if the request has
+// one, else from the after and epoch parameters. Missing values are 0.
+func jobStreamCursor(r *http.Request) (after, epoch int64, err error) {
+	if last := r.Header.Get("Last-Event-ID"); last != "" {
+		lineID, lineEpoch, found := strings.Cut(last, ":")
+		after, err = parseStreamCursor(lineID)
+		if err == nil && found {
+			epoch, err = parseStreamCursor(lineEpoch)
+		}
+		if err != nil || !found {
+			return 0, 0, fmt.Errorf("header Last-Event-ID is %q; use the id of the last log update, such as 12:1, or send none", last)
+		}
+		return after, epoch, nil
+	}
+	q := r.URL.Query()
+	if after, err = parseStreamCursor(q.Get("after")); err != nil {
+		return 0, 0, fmt.Errorf("after is %q; use the ID of the last log line shown, or 0", q.Get("after"))
+	}
+	if epoch, err = parseStreamCursor(q.Get("epoch")); err != nil {
+		return 0, 0, fmt.Errorf("epoch is %q; use the attempt of the last log line shown, or 0", q.Get("epoch"))
+	}
+	return after, epoch, nil
 }
 
 func parseStreamCursor(s string) (int64, error) {

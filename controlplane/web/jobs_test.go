@@ -382,14 +382,18 @@ func TestJobsListBadFilters(t *testing.T) {
 	}
 }
 
-// openStreamStatus requests an SSE endpoint and returns only the status.
-func (b *browser) openStreamStatus(path string) int {
+// openStreamStatus requests an SSE endpoint, with header pairs added, and
+// returns only the status.
+func (b *browser) openStreamStatus(path string, header ...string) int {
 	b.t.Helper()
 	req, err := http.NewRequest(http.MethodGet, b.base+path, nil)
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	req.Header.Set("Accept", "text/event-stream")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	return b.do(req).Status
 }
 
@@ -719,6 +723,61 @@ func TestJobStreamBadCursor(t *testing.T) {
 			t.Errorf("stream with %s: status %d, want 400", q, status)
 		}
 	}
+	for _, last := range []string{"12", "x:1", "12:-1", "12:two"} {
+		if status := e.b.openStreamStatus("/jobs/"+job.ID+"/events", "Last-Event-ID", last); status != http.StatusBadRequest {
+			t.Errorf("stream with Last-Event-ID %q: status %d, want 400", last, status)
+		}
+	}
+}
+
+func TestJobStreamResumesAfterLastEventID(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	pod, epoch := e.start(job)
+	sendLogs(t, pod, job.ID, epoch,
+		protocol.LogLine{Seq: 1, Time: e.clk.Now(), Level: "info", Message: "line one"},
+		protocol.LogLine{Seq: 2, Time: e.clk.Now(), Level: "info", Message: "line two"})
+	logs, err := e.env.Admin.JobLogs(e.ctx, job.ID, 0, 10)
+	if err != nil {
+		t.Fatalf("JobLogs: %v", err)
+	}
+
+	// The page loaded before any line, so its stream URL starts at 0.
+	path := "/jobs/" + job.ID + "/events?after=0&epoch=0"
+	first := e.b.openStream(path)
+	u, id := first.waitLogUpdate()
+	mustContain(t, u.HTML, "line one", "line two")
+	if want := fmt.Sprintf("%d:%d", logs.Next, epoch); id != want {
+		t.Errorf("log update id = %q, want %q", id, want)
+	}
+
+	// A browser that reconnects asks for the same URL with the id of the
+	// last event it received, and gets only the lines after it.
+	again := e.b.openStream(path, "Last-Event-ID", id)
+	sendLogs(t, pod, job.ID, epoch, protocol.LogLine{Seq: 3, Time: e.clk.Now(), Level: "info", Message: "line three"})
+	u, _ = again.waitLogUpdate()
+	mustContain(t, u.HTML, "line three")
+	mustNotContain(t, u.HTML, "line one", "line two", "Attempt ")
+}
+
+// waitLogUpdate reads events until a log update, and returns it with its
+// event id.
+func (s *sseStream) waitLogUpdate() (sseUpdate, string) {
+	s.t.Helper()
+	for ev := range s.events {
+		if ev.Name != "update" {
+			continue
+		}
+		var u sseUpdate
+		if err := json.Unmarshal([]byte(ev.Data), &u); err != nil {
+			s.t.Fatalf("update event with invalid JSON %q: %v", ev.Data, err)
+		}
+		if u.Target == "log" {
+			return u, ev.ID
+		}
+	}
+	s.t.Fatal("stream ended before a log update")
+	return sseUpdate{}, ""
 }
 
 func TestJobsListCapped(t *testing.T) {

@@ -13,6 +13,10 @@ type update struct {
 	Target string `json:"target"`
 	HTML   string `json:"html"`
 	Append bool   `json:"append,omitempty"`
+	// ID, when set, is sent as the event's id. A browser that reconnects
+	// sends the last one it received in the Last-Event-ID header, so an
+	// appending stream can go on after what the page already has.
+	ID string `json:"-"`
 }
 
 // poll returns the updates of one look at the data. done ends the stream
@@ -62,6 +66,11 @@ func (ui *UI) stream(w http.ResponseWriter, r *http.Request, look poll) {
 			if err != nil {
 				ui.log.Error("Failed to encode a live update", "target", u.Target, "error", err)
 				return
+			}
+			if u.ID != "" {
+				if _, err := fmt.Fprintf(w, "id: %s\n", u.ID); err != nil {
+					return
+				}
 			}
 			if _, err := fmt.Fprintf(w, "event: update\ndata: %s\n\n", b); err != nil {
 				return

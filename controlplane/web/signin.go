@@ -1,10 +1,16 @@
 package web
 
 import (
+	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
 )
 
 type signInData struct {
@@ -48,6 +54,20 @@ func (ui *UI) handleSignInForm(w http.ResponseWriter, r *http.Request) {
 func (ui *UI) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	next := safeNext(r.PostFormValue("next"))
+	attempt, wait := ui.signInLimit.reserve(clientAddr(r))
+	if wait > 0 {
+		// The token is not checked, so guessing faster than the limit
+		// learns nothing.
+		if attempt.firstRefusal() {
+			ui.log.Warn("Sign-in attempts limited after repeated wrong admin tokens", "clientAddr", clientAddr(r))
+		}
+		seconds := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(seconds))
+		v := ui.newView(r, "")
+		ui.render(w, r, "signin", http.StatusTooManyRequests, signInData{view: v, Next: next,
+			Error: v.T("signin.tooMany", "Seconds", seconds), PlainHTTP: cookieWillBeDropped(r)})
+		return
+	}
 	if !ui.sessions.signIn(w, r.PostFormValue("token")) {
 		ui.log.Warn("Sign-in refused: wrong admin token", "remoteAddr", r.RemoteAddr)
 		v := ui.newView(r, "")
@@ -55,6 +75,8 @@ func (ui *UI) handleSignIn(w http.ResponseWriter, r *http.Request) {
 			PlainHTTP: cookieWillBeDropped(r)})
 		return
 	}
+	// Only failed sign-ins count against the limit.
+	attempt.cancel()
 	ui.log.Info("Admin signed in to the web UI", "remoteAddr", r.RemoteAddr)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
@@ -74,4 +96,103 @@ func (ui *UI) handleSignOut(w http.ResponseWriter, r *http.Request) {
 // signInURL is the sign-in page that returns to target afterwards.
 func signInURL(target string) string {
 	return "/signin?next=" + url.QueryEscape(safeNext(target))
+}
+
+// Failed sign-ins allowed per client address: a burst, then one per
+// interval.
+const (
+	signInBurst    = 10
+	signInInterval = 6 * time.Second
+)
+
+// signInLimiter limits failed sign-ins per client address, the host of
+// the request's RemoteAddr. Behind a reverse proxy every client shares the
+// proxy's address, so one client's wrong guesses slow down all of them.
+// Like the revocation set, the limiters belong to this process.
+type signInLimiter struct {
+	now func() time.Time
+
+	mu        sync.Mutex
+	clients   map[string]*signInClient
+	lastPurge time.Time
+}
+
+// signInClient is the limiter of one client address.
+type signInClient struct {
+	limiter *rate.Limiter
+	// warned is set once a refusal of this burst was logged.
+	warned bool
+}
+
+// signInAttempt is one sign-in that got past the limit, or was refused.
+type signInAttempt struct {
+	l           *signInLimiter
+	client      *signInClient
+	reservation *rate.Reservation
+	now         time.Time
+}
+
+func newSignInLimiter(now func() time.Time) *signInLimiter {
+	return &signInLimiter{now: now, clients: map[string]*signInClient{}}
+}
+
+// reserve counts a sign-in attempt from addr. It returns how long the
+// client must wait, or 0 when the attempt may go on.
+func (l *signInLimiter) reserve(addr string) (signInAttempt, time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.purge(now)
+	c, ok := l.clients[addr]
+	if !ok {
+		c = &signInClient{limiter: rate.NewLimiter(rate.Every(signInInterval), signInBurst)}
+		l.clients[addr] = c
+	}
+	res := c.limiter.ReserveN(now, 1)
+	attempt := signInAttempt{l: l, client: c, reservation: res, now: now}
+	if wait := res.DelayFrom(now); wait > 0 {
+		res.CancelAt(now)
+		return attempt, wait
+	}
+	return attempt, 0
+}
+
+// purge drops the limiters that have refilled their whole burst: their
+// clients have stopped failing, and a new limiter would be the same.
+func (l *signInLimiter) purge(now time.Time) {
+	if now.Sub(l.lastPurge) < time.Minute {
+		return
+	}
+	l.lastPurge = now
+	for addr, c := range l.clients {
+		if c.limiter.TokensAt(now) >= signInBurst {
+			delete(l.clients, addr)
+		}
+	}
+}
+
+// cancel gives the attempt back, for a sign-in that succeeded.
+func (a signInAttempt) cancel() {
+	a.l.mu.Lock()
+	defer a.l.mu.Unlock()
+	a.reservation.CancelAt(a.now)
+}
+
+// firstRefusal reports whether this is the first refused attempt of the
+// client's current burst, the one to log.
+func (a signInAttempt) firstRefusal() bool {
+	a.l.mu.Lock()
+	defer a.l.mu.Unlock()
+	first := !a.client.warned
+	a.client.warned = true
+	return first
+}
+
+// clientAddr is the host of the request's remote address.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

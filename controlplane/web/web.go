@@ -61,9 +61,11 @@ type UI struct {
 	log      *slog.Logger
 	opts     Options
 	sessions *sessions
-	i18n     *catalog
-	pages    map[string]*page
-	handler  http.Handler
+	// signInLimit limits failed sign-ins per client address.
+	signInLimit *signInLimiter
+	i18n        *catalog
+	pages       map[string]*page
+	handler     http.Handler
 
 	// closing is closed by Close to end every live update stream.
 	closing   chan struct{}
@@ -107,13 +109,14 @@ func New(opts Options) (*UI, error) {
 		return nil, err
 	}
 	ui := &UI{
-		api:      opts.API,
-		log:      opts.Logger,
-		opts:     opts,
-		sessions: newSessions(opts.AdminToken, opts.SessionTTL, opts.Now),
-		i18n:     cat,
-		pages:    pages,
-		closing:  make(chan struct{}),
+		api:         opts.API,
+		log:         opts.Logger,
+		opts:        opts,
+		sessions:    newSessions(opts.AdminToken, opts.SessionTTL, opts.Now),
+		signInLimit: newSignInLimiter(opts.Now),
+		i18n:        cat,
+		pages:       pages,
+		closing:     make(chan struct{}),
 	}
 	ui.handler = ui.routes()
 	return ui, nil

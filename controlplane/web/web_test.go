@@ -1,10 +1,16 @@
 package web_test
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/controlplane/web"
 )
 
 func TestSignIn(t *testing.T) {
@@ -281,5 +287,88 @@ func TestLanguageCookieIsNotSecure(t *testing.T) {
 	}
 	if strings.Contains(setCookie, "Secure") {
 		t.Errorf("language cookie is Secure, so browsers drop it over plain HTTP: %q", setCookie)
+	}
+}
+
+func TestSignInRateLimit(t *testing.T) {
+	env := startControlPlane(t)
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	var logs bytes.Buffer
+	ui, err := web.New(web.Options{API: env.Admin, AdminToken: env.AdminToken,
+		Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signIn := func(addr, token, lang string) *httptest.ResponseRecorder {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader(url.Values{"token": {token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept-Language", lang)
+		req.RemoteAddr = addr
+		rec := httptest.NewRecorder()
+		ui.Handler().ServeHTTP(rec, req)
+		return rec
+	}
+	const guesser, admin = "192.0.2.1:40000", "198.51.100.7:50000"
+
+	for i := range 10 {
+		if rec := signIn(guesser, "wrong", "en"); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d: status %d, want 401", i+1, rec.Code)
+		}
+	}
+	for i := range 3 {
+		rec := signIn("192.0.2.1:40001", "wrong", "en")
+		if rec.Code != http.StatusTooManyRequests {
+			t.Fatalf("wrong token %d over the limit: status %d, want 429", i+11, rec.Code)
+		}
+		if got := rec.Header().Get("Retry-After"); got != "6" {
+			t.Errorf("Retry-After = %q, want 6", got)
+		}
+		mustContain(t, rec.Body.String(), "Too many wrong admin tokens", "Wait 6 seconds")
+	}
+	if n := strings.Count(logs.String(), "Sign-in attempts limited"); n != 1 {
+		t.Errorf("limited sign-ins logged %d times, want once; logs:\n%s", n, logs.String())
+	}
+
+	// The right token from the limited address is not even checked.
+	rec := signIn(guesser, env.AdminToken, "ja")
+	if rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("right token over the limit: status %d, want 429", rec.Code)
+	}
+	mustContain(t, rec.Body.String(), "6秒待ってから")
+	if strings.Contains(rec.Header().Get("Set-Cookie"), "ferry_session") {
+		t.Error("a sign-in over the limit got a session cookie")
+	}
+
+	// Another address, the real admin's, is not affected.
+	if rec := signIn(admin, env.AdminToken, "en"); rec.Code != http.StatusSeeOther {
+		t.Errorf("sign-in from another address: status %d, want 303", rec.Code)
+	}
+
+	// One more attempt every six seconds.
+	now = now.Add(6 * time.Second)
+	if rec := signIn(guesser, "wrong", "en"); rec.Code != http.StatusUnauthorized {
+		t.Errorf("wrong token after six seconds: status %d, want 401", rec.Code)
+	}
+	if rec := signIn(guesser, "wrong", "en"); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("second wrong token after six seconds: status %d, want 429", rec.Code)
+	}
+}
+
+func TestSignInRateLimitCountsFailuresOnly(t *testing.T) {
+	env := startControlPlane(t)
+	ui, err := web.New(web.Options{API: env.Admin, AdminToken: env.AdminToken,
+		Now: func() time.Time { return time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 15 {
+		req := httptest.NewRequest(http.MethodPost, "/signin", strings.NewReader(url.Values{"token": {env.AdminToken}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		ui.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusSeeOther {
+			t.Fatalf("sign-in %d with the right token: status %d, want 303", i+1, rec.Code)
+		}
 	}
 }

@@ -51,9 +51,11 @@ type jobPage struct {
 }
 
 // jobProgress is the state of the progress bar. Without a known total the
-// bar is indeterminate while the job runs.
+// bar is indeterminate while the job runs, and hidden once it failed or
+// was cancelled.
 type jobProgress struct {
 	Indeterminate bool
+	Hidden        bool
 	Value, Max    int64
 }
 
@@ -200,29 +202,29 @@ func (ui *UI) loadJobPage(ctx context.Context, v *view, id string, names *jobNam
 	if job.Type == protocol.JobPreview {
 		if job.Preview != nil {
 			d.Preview = newPreviewTable(job.Preview)
-		} else if !d.Terminal {
-			if expected, err = names.previewRowCount(ctx, ui.api, job.ConfigID); err != nil {
-				return jobPage{}, err
-			}
+		} else if expected, err = names.previewRowCount(ctx, ui.api, job.ConfigID); err != nil {
+			return jobPage{}, err
 		}
 	}
 	d.Progress = progressOf(job, expected)
 	return d, nil
 }
 
-// progressOf returns the progress bar of a job. The total is known from the
-// engine's result, or for a preview from the rows it reads; a finished
-// preview or a succeeded job fills the bar.
+// progressOf returns the progress bar of a job. Only a preview has a known
+// total, the rows it reads. A succeeded job and a preview with its sample
+// fill the bar. A job that failed or was cancelled shows its rows of the
+// total when the total is known, and no bar when it is not: the engine's
+// result counts the rows written, not the rows the source had.
 func progressOf(job admin.Job, previewTotal int) jobProgress {
 	switch {
 	case job.State == protocol.StateSucceeded, job.Type == protocol.JobPreview && job.Preview != nil:
 		return jobProgress{Value: 1, Max: 1}
-	case job.Result != nil && job.Result.Rows > 0:
-		return jobProgress{Value: min(job.Rows, job.Result.Rows), Max: job.Result.Rows}
-	case job.State == protocol.StateRunning && previewTotal > 0:
+	case previewTotal > 0 && (job.State == protocol.StateRunning || job.State.IsTerminal()):
 		return jobProgress{Value: min(job.Rows, int64(previewTotal)), Max: int64(previewTotal)}
 	case job.State == protocol.StateRunning:
 		return jobProgress{Indeterminate: true}
+	case job.State.IsTerminal():
+		return jobProgress{Hidden: true}
 	}
 	return jobProgress{Value: 0, Max: 1}
 }

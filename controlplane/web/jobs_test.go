@@ -664,6 +664,46 @@ func TestJobFailureReason(t *testing.T) {
 	mustContain(t, r.Body, "失敗", "ランナーの報告: フェーズ Failed、理由 OOMKilled")
 }
 
+func TestJobProgressEnded(t *testing.T) {
+	e := newJobsEnv(t)
+
+	t.Run("failed transfer", func(t *testing.T) {
+		job := e.run(protocol.JobTransfer)
+		pod, epoch := e.start(job)
+		sendProgress(t, pod, job.ID, epoch, 500, 4096)
+		if err := pod.SendResult(e.ctx, job.ID, protocol.ResultRequest{Epoch: epoch, Rows: 500, Bytes: 4096,
+			DurationSeconds: 2, Error: "destination refused a row", ExitCode: 1}); err != nil {
+			t.Fatalf("SendResult: %v", err)
+		}
+		e.report(job.ID, protocol.JobStatusRequest{Epoch: epoch, Phase: protocol.PhaseFailed, Reason: "EngineFailed"})
+		r := e.b.get("/jobs/" + job.ID)
+		mustContain(t, r.Body, `data-state="failed"`, `id="job-rows">500<`)
+		// The 500 rows written are no share of a known total.
+		mustNotContain(t, r.Body, `id="job-progress"`)
+	})
+
+	t.Run("cancelled transfer", func(t *testing.T) {
+		job := e.run(protocol.JobTransfer)
+		pod, epoch := e.start(job)
+		sendProgress(t, pod, job.ID, epoch, 70, 700)
+		if r := e.b.post("/jobs/"+job.ID+"/cancel", nil); r.Status != http.StatusSeeOther {
+			t.Fatalf("cancel: status %d, want 303", r.Status)
+		}
+		r := e.b.get("/jobs/" + job.ID)
+		mustContain(t, r.Body, `data-state="cancelled"`)
+		mustNotContain(t, r.Body, `id="job-progress"`)
+	})
+
+	t.Run("failed preview", func(t *testing.T) {
+		job := e.run(protocol.JobPreview)
+		pod, epoch := e.start(job)
+		sendProgress(t, pod, job.ID, epoch, 5, 50)
+		e.report(job.ID, protocol.JobStatusRequest{Epoch: epoch, Phase: protocol.PhaseFailed, Reason: "EngineFailed"})
+		r := e.b.get("/jobs/" + job.ID)
+		mustContain(t, r.Body, `data-state="failed"`, `<progress id="job-progress" max="20" value="5"`)
+	})
+}
+
 func TestJobLongLog(t *testing.T) {
 	e := newJobsEnv(t)
 	job := e.run(protocol.JobTransfer)

@@ -14,9 +14,14 @@ import (
 // them.
 var loadModes = []spec.Mode{spec.ModeInsert, spec.ModeTruncateInsert, spec.ModeReplace, spec.ModeMerge}
 
+// noCluster is the cluster field's value for "None": the user chose to
+// store the configuration without a cluster. An empty value means that the
+// user has not chosen yet.
+const noCluster = "none"
+
 // configForm is the content of the configuration form. Values are kept as
 // typed, so that a form with errors comes back as it was. Cluster and the
-// connections are IDs.
+// connections are IDs, except that Cluster may also be noCluster or empty.
 type configForm struct {
 	Name               string
 	Cluster            string
@@ -67,16 +72,46 @@ type connectionChoice struct {
 	ID, Name    string
 	Selected    string
 	Connections []admin.Connection
+	// Source marks the source select, where destination-only types are
+	// disabled.
+	Source bool
 }
 
-// ConnectionChoice returns the data of a connection select with the
-// element id and form field name given, and the connection ID selected.
-func (d configFormData) ConnectionChoice(id, name, selected string) connectionChoice {
-	return connectionChoice{view: d.view, ID: id, Name: name, Selected: selected, Connections: d.Connections}
+// SourceChoice returns the data of the source connection select.
+func (d configFormData) SourceChoice() connectionChoice {
+	return connectionChoice{view: d.view, ID: "cfg-source-connection", Name: "source_connection",
+		Selected: d.Form.SourceConnection, Connections: d.Connections, Source: true}
 }
+
+// DestinationChoice returns the data of the destination connection select.
+func (d configFormData) DestinationChoice() connectionChoice {
+	return connectionChoice{view: d.view, ID: "cfg-dest-connection", Name: "dest_connection",
+		Selected: d.Form.DestConnection, Connections: d.Connections}
+}
+
+// DestinationOnly reports whether the select is the source's and conn can
+// only be a destination, so that the option is shown disabled.
+func (c connectionChoice) DestinationOnly(conn admin.Connection) bool {
+	return c.Source && spec.EndpointType(conn.Type) == spec.TypeParquet
+}
+
+// ClusterNone reports whether the user chose to store the configuration
+// without a cluster.
+func (d configFormData) ClusterNone() bool { return d.Form.Cluster == noCluster }
 
 func (ui *UI) handleNewConfig(w http.ResponseWriter, r *http.Request) {
-	ui.renderConfigForm(w, r, http.StatusOK, configFormData{Form: configForm{Mode: string(spec.ModeInsert)}})
+	clusters, err := ui.api.ListClusters(r.Context())
+	if err != nil {
+		ui.apiFailure(w, r, err)
+		return
+	}
+	form := configForm{Mode: string(spec.ModeInsert)}
+	// With a single cluster there is nothing to choose. With none or
+	// several, the user picks one, or None, on purpose.
+	if len(clusters) == 1 {
+		form.Cluster = clusters[0].ID
+	}
+	ui.renderConfigForm(w, r, http.StatusOK, configFormData{Form: form})
 }
 
 func (ui *UI) handleEditConfig(w http.ResponseWriter, r *http.Request) {
@@ -95,6 +130,9 @@ func (ui *UI) handleEditConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	if form.Mode == "" {
 		form.Mode = string(spec.ModeInsert)
+	}
+	if form.Cluster == "" {
+		form.Cluster = noCluster
 	}
 	if cfg.Parallelism != 0 {
 		form.Parallelism = strconv.Itoa(cfg.Parallelism)
@@ -211,7 +249,7 @@ func readConfigForm(r *http.Request) configForm {
 func (f configForm) check(v *view, names configNames) (admin.CreateConfigRequest, map[string]string) {
 	errs := map[string]string{}
 	req := admin.CreateConfigRequest{
-		Name: f.Name, Cluster: f.Cluster,
+		Name: f.Name,
 		Source: admin.ConfigSource{Connection: f.SourceConnection, Table: f.SourceTable, Query: f.SourceQuery,
 			Columns: splitList(f.Columns), Where: f.Where},
 		Destination: admin.ConfigDestination{Connection: f.DestConnection, Table: f.DestTable, Mode: f.Mode,
@@ -220,8 +258,14 @@ func (f configForm) check(v *view, names configNames) (admin.CreateConfigRequest
 	}
 
 	checkResourceName(v, errs, "name", f.Name)
-	if _, ok := names.clusters[f.Cluster]; f.Cluster != "" && !ok {
+	switch _, known := names.clusters[f.Cluster]; {
+	case f.Cluster == "":
+		errs["cluster"] = v.T("configs.clusterRequired")
+	case f.Cluster == noCluster:
+	case !known:
 		errs["cluster"] = v.T("configs.clusterUnknown")
+	default:
+		req.Cluster = f.Cluster
 	}
 
 	src, srcOK := names.connections[f.SourceConnection]

@@ -112,7 +112,7 @@ func TestConfigCreate(t *testing.T) {
 func TestConfigCreateFileDestination(t *testing.T) {
 	b := startUI(t)
 	f := newConfigFixture(t, b)
-	form := url.Values{"name": {"to-csv"}, "cluster": {""}, "source_connection": {f.src.ID}, "source_query": {"SELECT 1 AS one"},
+	form := url.Values{"name": {"to-csv"}, "cluster": {"none"}, "source_connection": {f.src.ID}, "source_query": {"SELECT 1 AS one"},
 		"dest_connection": {f.csv.ID}, "mode": {"insert"}}
 	r := b.post("/configs", form)
 	if r.Status != http.StatusSeeOther {
@@ -202,7 +202,7 @@ func TestConfigEdit(t *testing.T) {
 		`value="id, name, price"`, `<option value="merge" selected>`, `value="4"`, `value="50"`)
 
 	update := f.form("edited")
-	update.Set("cluster", "")
+	update.Set("cluster", "none")
 	update.Set("mode", "truncate_insert")
 	update.Set("merge_keys", "")
 	update.Del("incremental")
@@ -233,7 +233,7 @@ func TestConfigWithoutClusterCannotRun(t *testing.T) {
 	b := startUI(t)
 	f := newConfigFixture(t, b)
 	form := f.form("idle")
-	form.Set("cluster", "")
+	form.Set("cluster", "none")
 	b.post("/configs", form)
 	cfg, err := b.env.Admin.GetConfig(context.Background(), "idle")
 	if err != nil {
@@ -463,4 +463,58 @@ func TestConfigDuplicateNameLocalized(t *testing.T) {
 	if n := configCount(t, b); n != 2 {
 		t.Errorf("%d configurations stored, want 2", n)
 	}
+}
+
+func TestConfigFormClusterChoice(t *testing.T) {
+	b := startUI(t)
+
+	// No cluster: the user must choose None on purpose.
+	none := b.get("/configs/new")
+	mustContain(t, none.Body, `<option value="" selected disabled>Choose a cluster</option>`, `<option value="none">None (cannot run)</option>`)
+
+	// One cluster: it is the default.
+	f := newConfigFixture(t, b)
+	one := b.get("/configs/new")
+	mustContain(t, one.Body, `<option value="`+f.cluster.ID+`" selected>east</option>`, `<option value="none">None (cannot run)</option>`)
+	mustNotContain(t, one.Body, "Choose a cluster")
+
+	// Several clusters: no default.
+	b.env.CreateCluster(t, "west")
+	several := b.get("/configs/new")
+	mustContain(t, several.Body, `<option value="" selected disabled>Choose a cluster</option>`, `<option value="`+f.cluster.ID+`">east</option>`)
+	b.lang = "ja"
+	mustContain(t, b.get("/configs/new").Body, "クラスターを選択")
+	b.lang = "en"
+
+	// A form without a choice is rejected and stores nothing.
+	form := f.form("unchosen")
+	form.Del("cluster")
+	r := b.post("/configs", form)
+	if r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("no cluster chosen: status %d, want 422; body:\n%s", r.Status, r.Body)
+	}
+	mustContain(t, r.Body, "Choose the cluster whose runners run the jobs, or None to store the configuration without one.",
+		`<option value="" selected disabled>Choose a cluster</option>`)
+	if n := configCount(t, b); n != 0 {
+		t.Errorf("%d configurations stored, want 0", n)
+	}
+
+	// Editing a configuration without a cluster shows None chosen.
+	form.Set("cluster", "none")
+	if r := b.post("/configs", form); r.Status != http.StatusSeeOther {
+		t.Fatalf("cluster none: status %d, want 303; body:\n%s", r.Status, r.Body)
+	}
+	mustContain(t, b.get("/configs/unchosen/edit").Body, `<option value="none" selected>None (cannot run)</option>`)
+}
+
+func TestConfigFormParquetNotASource(t *testing.T) {
+	b := startUI(t)
+	f := newConfigFixture(t, b)
+	r := b.get("/configs/new")
+	mustContain(t, r.Body, `<option value="`+f.parquet.ID+`" disabled>out-parquet (parquet, destination only)</option>`,
+		`<option value="`+f.parquet.ID+`">out-parquet (parquet)</option>`)
+	src := r.Body[strings.Index(r.Body, `id="cfg-source-connection"`):strings.Index(r.Body, `id="cfg-dest-connection"`)]
+	mustNotContain(t, src, `<option value="`+f.parquet.ID+`">`)
+	b.lang = "ja"
+	mustContain(t, b.get("/configs/new").Body, "out-parquet（parquet、転送先のみ）")
 }

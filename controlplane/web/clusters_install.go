@@ -40,11 +40,15 @@ type tokenData struct {
 
 func newTokenData(v *view, c admin.Cluster, tok admin.Token, controlPlaneURL string) tokenData {
 	runnerName := runnerNameFor(c.Name)
-	kubectl := "kubectl create namespace " + installNamespace + "\n" +
+	// Every command works for a first install and for a rotation alike:
+	// kubectl apply creates or updates, helm upgrade --install installs or
+	// upgrades.
+	const apply = " --dry-run=client -o yaml | kubectl apply -f -"
+	kubectl := "kubectl create namespace " + installNamespace + apply + "\n" +
 		"kubectl -n " + installNamespace + " create secret generic " + tokenSecretName +
-		" " + shellQuote("--from-literal="+tokenSecretKey+"="+tok.Token)
+		" " + shellQuote("--from-literal="+tokenSecretKey+"="+tok.Token) + " \\\n  " + strings.TrimPrefix(apply, " ")
 	helm := []string{
-		"helm install " + installRelease + " " + installChart + " -n " + installNamespace + " --create-namespace",
+		"helm upgrade --install " + installRelease + " " + installChart + " -n " + installNamespace + " --create-namespace",
 		"--set runner.enabled=true",
 	}
 	if runnerName != "" {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -221,8 +222,10 @@ func TestTokenShownOnce(t *testing.T) {
 	}
 	mustContain(t, r.Body, `id="token-warning"`, "shown only on this page",
 		`id="token-copy" data-copy="token-value"`, `id="kubectl-command"`, `id="helm-command"`,
-		"kubectl create namespace ferry-system\nkubectl -n ferry-system create secret generic ferry-runner-token --from-literal=token="+m,
-		"helm install ferry charts/ferry -n ferry-system --create-namespace",
+		"kubectl create namespace ferry-system --dry-run=client -o yaml | kubectl apply -f -\n"+
+			"kubectl -n ferry-system create secret generic ferry-runner-token --from-literal=token="+m+
+			" \\\n  --dry-run=client -o yaml | kubectl apply -f -",
+		"helm upgrade --install ferry charts/ferry -n ferry-system --create-namespace",
 		"--set runner.enabled=true",
 		"--set runner.name=tokyo",
 		"--set runner.controlPlaneURL="+b.env.URL,
@@ -478,4 +481,39 @@ func TestNewRejectsInvalidPublicURL(t *testing.T) {
 			t.Errorf("web.New with PublicURL %q: error %v, want one naming the URL", u, err)
 		}
 	}
+}
+
+// commandText returns the text of the <pre> element with the given id.
+func commandText(t *testing.T, body, id string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(body, `id="`+id+`">`)
+	if !ok {
+		t.Fatalf("page has no element %s; page:\n%s", id, body)
+	}
+	text, _, _ := strings.Cut(after, "</pre>")
+	return html.UnescapeString(text)
+}
+
+func TestInstallCommandsAreShellAndRerunnable(t *testing.T) {
+	b := startUI(t)
+	b.env.CreateCluster(t, "tokyo")
+	r := b.post("/clusters/tokyo/tokens", nil)
+	for _, id := range []string{"kubectl-command", "helm-command"} {
+		script := commandText(t, r.Body, id)
+		out, err := exec.Command("bash", "-n", "-c", script).CombinedOutput()
+		if err != nil {
+			t.Errorf("%s is not valid shell: %v\n%s\nscript:\n%s", id, err, out, script)
+		}
+		if strings.Contains(script, "kubectl create") && strings.Count(script, "| kubectl apply -f -") != 2 {
+			t.Errorf("%s creates objects without kubectl apply, so it fails on a rerun:\n%s", id, script)
+		}
+	}
+	if helm := commandText(t, r.Body, "helm-command"); !strings.HasPrefix(helm, "helm upgrade --install ") {
+		t.Errorf("helm command does not upgrade an installed release:\n%s", helm)
+	}
+	mustContain(t, r.Body, `id="install-rotate"`, "Step 1 is enough")
+
+	r = b.get("/clusters")
+	mustContain(t, r.Body, "one Kubernetes cluster where the Ferry operator runs jobs")
+	mustNotContain(t, r.Body, "or namespace")
 }

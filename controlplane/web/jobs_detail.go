@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ferryhq/ferry/controlplane/admin"
 	"github.com/ferryhq/ferry/protocol"
+	"github.com/ferryhq/ferry/protocol/client"
 	"github.com/ferryhq/ferry/transfer/spec"
 )
 
@@ -48,6 +50,9 @@ type jobPage struct {
 	Log     jobLog
 	// StreamURL follows the job while it has not ended.
 	StreamURL string
+	// Notice is a message after a redirect, such as a cancel that came
+	// after the job had ended.
+	Notice string
 }
 
 // jobProgress is the state of the progress bar. Without a known total the
@@ -274,6 +279,9 @@ func (ui *UI) handleJob(w http.ResponseWriter, r *http.Request) {
 		ui.apiFailure(w, r, err)
 		return
 	}
+	if r.URL.Query().Get("notice") == "ended" && d.Terminal {
+		d.Notice = d.T("jobs.cancel.alreadyEnded", "State", d.T("state."+string(d.Job.State)))
+	}
 	if !d.Terminal {
 		q := url.Values{}
 		q.Set("after", strconv.FormatInt(d.Log.LastID, 10))
@@ -388,12 +396,21 @@ func parseStreamCursor(s string) (int64, error) {
 }
 
 // handleJobCancel cancels a job that has not ended and returns to its page.
+// A job that ended before the cancel arrived, from another tab say, gets
+// its page with a notice of how it ended.
 func (ui *UI) handleJobCancel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	jobPath := "/jobs/" + url.PathEscape(id)
 	if _, err := ui.api.CancelJob(r.Context(), id); err != nil {
+		// The admin API rejects the cancel of an ended job with 409 Conflict.
+		var apiErr *client.APIError
+		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusConflict {
+			http.Redirect(w, r, jobPath+"?notice=ended", http.StatusSeeOther)
+			return
+		}
 		ui.apiFailure(w, r, err)
 		return
 	}
 	ui.log.Info("Job cancelled from the web UI", "jobID", id)
-	http.Redirect(w, r, "/jobs/"+url.PathEscape(id), http.StatusSeeOther)
+	http.Redirect(w, r, jobPath, http.StatusSeeOther)
 }

@@ -640,11 +640,26 @@ func TestJobCancel(t *testing.T) {
 	mustContain(t, r.Body, `data-state="cancelled"`, `id="job-reason"`, protocol.ReasonCancelRequested)
 	mustNotContain(t, r.Body, `id="job-cancel"`, "data-stream=")
 
+	// A second cancel, from a page loaded before the first, finds the job
+	// ended and says so on the job page.
 	r = e.b.post(path, nil)
-	if r.Status != http.StatusConflict {
-		t.Errorf("cancel of an ended job: status %d, want 409", r.Status)
+	if r.Status != http.StatusSeeOther || r.Location != "/jobs/"+job.ID+"?notice=ended" {
+		t.Fatalf("cancel of an ended job: status %d, Location %q; want 303 to /jobs/%s?notice=ended", r.Status, r.Location, job.ID)
 	}
-	mustContain(t, r.Body, "already ended")
+	r = e.b.get(r.Location)
+	if r.Status != http.StatusOK {
+		t.Fatalf("job page after a second cancel: status %d, want 200", r.Status)
+	}
+	mustContain(t, r.Body, `id="job-notice"`, "The job had already ended as Cancelled")
+	e.b.lang = "ja"
+	r = e.b.get("/jobs/" + job.ID + "?notice=ended")
+	mustContain(t, r.Body, "ジョブはすでに終了していたため", "キャンセル済み")
+	mustNotContain(t, r.Body, "⟦")
+	e.b.lang = "en"
+
+	// The notice names only a job that has ended.
+	running := e.run(protocol.JobTransfer)
+	mustNotContain(t, e.b.get("/jobs/"+running.ID+"?notice=ended").Body, `id="job-notice"`)
 }
 
 func TestJobFailureReason(t *testing.T) {

@@ -14,6 +14,7 @@ func (ui *UI) clusterRoutes(mux *http.ServeMux) {
 	ui.page(mux, "GET /clusters/{cluster}", ui.handleCluster)
 	ui.page(mux, "GET /clusters/{cluster}/events", ui.handleClusterEvents)
 	ui.page(mux, "POST /clusters/{cluster}/tokens", ui.handleCreateToken)
+	ui.page(mux, "GET /clusters/{cluster}/tokens/{tokenID}", ui.handleShowToken)
 	ui.page(mux, "POST /clusters/{cluster}/tokens/{tokenID}/revoke", ui.handleRevokeToken)
 }
 
@@ -154,8 +155,9 @@ func (d clusterData) CanCreateToken() bool { return d.LiveTokens < d.MaxTokens }
 // clusterNotices maps the notice query parameter to its message, so that a
 // link cannot put arbitrary text on the page.
 var clusterNotices = map[string]string{
-	"created": "clusters.noticeCreated",
-	"revoked": "clusters.noticeRevoked",
+	"created":    "clusters.noticeCreated",
+	"revoked":    "clusters.noticeRevoked",
+	"tokenShown": "clusters.noticeTokenShown",
 }
 
 func (ui *UI) handleCluster(w http.ResponseWriter, r *http.Request) {
@@ -256,9 +258,34 @@ func (ui *UI) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ui.log.Info("Registration token created in the web UI", "clusterID", c.ID, "tokenID", tok.ID)
-	// The page is rendered, not redirected to, because the token exists
-	// only in this response; render sets Cache-Control: no-store.
-	ui.render(w, r, "token", http.StatusOK, newTokenData(ui.newView(r, "clusters"), c, tok, ui.publicURL(r)))
+	if err := ui.setTokenFlash(w, r, c, tok); err != nil {
+		ui.log.Error("Failed to keep a new registration token for its page", "clusterID", c.ID, "tokenID", tok.ID, "error", err)
+		v := ui.newView(r, "")
+		ui.errorPage(w, r, http.StatusInternalServerError, "error.internal", v.T("error.internalHelp"))
+		return
+	}
+	http.Redirect(w, r, tokenPath(c.Name, tok.ID), http.StatusSeeOther)
+}
+
+// handleShowToken shows a new registration token once: the flash cookie
+// that carries it is cleared, so a reload goes to the cluster page.
+func (ui *UI) handleShowToken(w http.ResponseWriter, r *http.Request) {
+	c, err := ui.api.GetCluster(r.Context(), r.PathValue("cluster"))
+	if err != nil {
+		ui.apiFailure(w, r, err)
+		return
+	}
+	tok, ok := ui.takeTokenFlash(w, r, c)
+	if !ok {
+		http.Redirect(w, r, clusterPath(c.Name)+"?notice=tokenShown", http.StatusSeeOther)
+		return
+	}
+	v := ui.newView(r, "clusters")
+	// Switching the language reloads the page, which then has no token.
+	v.LangLocked = true
+	// render sets Cache-Control: no-store, so the token stays out of
+	// caches.
+	ui.render(w, r, "token", http.StatusOK, newTokenData(v, c, tok, ui.publicURL(r)))
 }
 
 // publicURL is the control plane URL for runners: Options.PublicURL, or the

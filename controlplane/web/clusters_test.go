@@ -200,10 +200,7 @@ func TestTokenShownOnce(t *testing.T) {
 	if _, err := b.env.Admin.CreateCluster(context.Background(), "tokyo"); err != nil {
 		t.Fatal(err)
 	}
-	r := b.post("/clusters/tokyo/tokens", nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("POST tokens: status %d, want 200; body:\n%s", r.Status, r.Body)
-	}
+	r := createToken(t, b, "tokyo")
 	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", cc)
 	}
@@ -238,12 +235,114 @@ func TestTokenShownOnce(t *testing.T) {
 	mustNotContain(t, r.Body, m)
 
 	b.lang = "ja"
-	r = b.post("/clusters/tokyo/tokens", nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("Japanese token page: status %d, want 200", r.Status)
-	}
+	r = createToken(t, b, "tokyo")
 	mustContain(t, r.Body, "今すぐトークンをコピーしてください", "オペレーターのインストール")
 	mustNotContain(t, r.Body, "⟦")
+}
+
+// createToken creates a registration token through the cluster page and
+// returns the page it redirects to, the one that shows the token.
+func createToken(t *testing.T, b *browser, cluster string) response {
+	t.Helper()
+	r := b.post("/clusters/"+cluster+"/tokens", nil)
+	if r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Location, "/clusters/"+cluster+"/tokens/tok_") {
+		t.Fatalf("POST tokens: status %d, Location %q; want 303 to the token's page; body:\n%s", r.Status, r.Location, r.Body)
+	}
+	r = b.get(r.Location)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET token page: status %d, want 200; body:\n%s", r.Status, r.Body)
+	}
+	return r
+}
+
+func TestTokenPagePostRedirectGet(t *testing.T) {
+	b := startUI(t)
+	if _, err := b.env.Admin.CreateCluster(context.Background(), "tokyo"); err != nil {
+		t.Fatal(err)
+	}
+	before := len(listTokens(t, b, "tokyo"))
+
+	r := b.post("/clusters/tokyo/tokens", nil)
+	if r.Status != http.StatusSeeOther {
+		t.Fatalf("POST tokens: status %d, want 303; body:\n%s", r.Status, r.Body)
+	}
+	tokens := listTokens(t, b, "tokyo")
+	if len(tokens) != before+1 {
+		t.Fatalf("tokens after create = %d, want %d", len(tokens), before+1)
+	}
+	newID := tokens[len(tokens)-1].ID
+	showPath := "/clusters/tokyo/tokens/" + newID
+	if r.Location != showPath {
+		t.Errorf("Location = %q, want %q", r.Location, showPath)
+	}
+	mustNotContain(t, r.Body, `id="token-value"`)
+	setCookie := strings.Join(r.Header.Values("Set-Cookie"), "\n")
+	for _, attr := range []string{"ferry_new_token=", "Path=" + showPath, "Max-Age=300", "HttpOnly", "Secure", "SameSite=Strict"} {
+		if !strings.Contains(setCookie, attr) {
+			t.Errorf("flash cookie lacks %s: %s", attr, setCookie)
+		}
+	}
+	flash := *b.cookies["ferry_new_token"]
+
+	r = b.get(showPath)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET token page: status %d, want 200", r.Status)
+	}
+	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", cc)
+	}
+	if tokenValuePattern(r.Body) == "" {
+		t.Fatalf("token page shows no token; page:\n%s", r.Body)
+	}
+	if _, ok := b.cookies["ferry_new_token"]; ok {
+		t.Error("the token page left the flash cookie set")
+	}
+	// The language switch would reload the page and lose the token.
+	mustContain(t, r.Body, `id="lang-locked"`, "Copy the token before you switch the language")
+	mustNotContain(t, r.Body, `id="lang-ja"`, "?lang=")
+
+	// A reload finds no cookie: the cluster page says why, and no token
+	// was created.
+	r = b.get(showPath)
+	if r.Status != http.StatusSeeOther || r.Location != "/clusters/tokyo?notice=tokenShown" {
+		t.Fatalf("reload: status %d, Location %q; want 303 to the cluster page", r.Status, r.Location)
+	}
+	r = b.get(r.Location)
+	mustContain(t, r.Body, `id="notice"`, "shown once and cannot be shown again")
+	if got := len(listTokens(t, b, "tokyo")); got != before+1 {
+		t.Errorf("tokens after the reload = %d, want %d", got, before+1)
+	}
+
+	// The flash cookie works for its own token only.
+	other, err := b.env.Admin.CreateCluster(context.Background(), "osaka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.cookies["ferry_new_token"] = &flash
+	if r := b.get("/clusters/" + other.Name + "/tokens/" + newID); r.Status != http.StatusSeeOther {
+		t.Errorf("flash cookie on another cluster's path: status %d, want 303", r.Status)
+	}
+
+	b.lang = "ja"
+	r = createToken(t, b, "tokyo")
+	mustContain(t, r.Body, `id="lang-locked"`)
+	mustNotContain(t, r.Body, "⟦")
+	r = b.get("/clusters/tokyo?notice=tokenShown")
+	mustContain(t, r.Body, "再表示できません")
+}
+
+func TestTokenFlashNeedsSameSession(t *testing.T) {
+	b := startUI(t)
+	b.env.CreateCluster(t, "tokyo")
+	r := b.post("/clusters/tokyo/tokens", nil)
+	flash := *b.cookies["ferry_new_token"]
+
+	other := newBrowser(t, b.env)
+	other.signIn()
+	other.cookies["ferry_new_token"] = &flash
+	if r := other.get(r.Location); r.Status != http.StatusSeeOther {
+		t.Errorf("flash cookie in another session: status %d, want 303", r.Status)
+	}
 }
 
 // tokenValuePattern returns the value of the token box on a page.
@@ -265,10 +364,8 @@ func TestThirdTokenRefused(t *testing.T) {
 	if _, err := b.env.Admin.CreateCluster(context.Background(), "tokyo"); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 2 {
-		if r := b.post("/clusters/tokyo/tokens", nil); r.Status != http.StatusOK {
-			t.Fatalf("token %d: status %d, want 200", i+1, r.Status)
-		}
+	for range 2 {
+		createToken(t, b, "tokyo")
 	}
 	r := b.get("/clusters/tokyo")
 	mustContain(t, r.Body, `id="token-create" disabled`, `id="token-limit"`, "already has 2 live tokens")
@@ -464,10 +561,7 @@ func TestTokenPageUsesPublicURL(t *testing.T) {
 	b.base = srv.URL
 	b.signIn()
 
-	r := b.post("/clusters/Tokyo_East/tokens", nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("POST tokens: status %d, want 200; body:\n%s", r.Status, r.Body)
-	}
+	r := createToken(t, b, "Tokyo_East")
 	mustContain(t, r.Body, "--set runner.controlPlaneURL=https://ferry.example.com/base \\",
 		"--set runner.name=tokyo-east")
 	mustNotContain(t, r.Body, srv.URL)
@@ -497,7 +591,7 @@ func commandText(t *testing.T, body, id string) string {
 func TestInstallCommandsAreShellAndRerunnable(t *testing.T) {
 	b := startUI(t)
 	b.env.CreateCluster(t, "tokyo")
-	r := b.post("/clusters/tokyo/tokens", nil)
+	r := createToken(t, b, "tokyo")
 	for _, id := range []string{"kubectl-command", "helm-command"} {
 		script := commandText(t, r.Body, id)
 		out, err := exec.Command("bash", "-n", "-c", script).CombinedOutput()

@@ -407,7 +407,7 @@ func TestConfigListJapanese(t *testing.T) {
 	mustContain(t, list.Body, "<h1>転送設定</h1>", `data-config="jp"`, "転送元 → 転送先")
 	mustNotContain(t, list.Body, "⟦")
 	form := b.get("/configs/new")
-	mustContain(t, form.Body, "転送設定の作成", "なし (実行不可)", "マージキーが一致する行は更新し")
+	mustContain(t, form.Body, "転送設定の作成", "なし（実行不可）", "マージキーが一致する行は更新し")
 	mustNotContain(t, form.Body, "⟦")
 	r := b.post("/configs", url.Values{"name": {"jp2"}, "mode": {"insert"}})
 	if r.Status != http.StatusUnprocessableEntity {

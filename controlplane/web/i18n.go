@@ -108,6 +108,9 @@ type view struct {
 	Path string
 	// Nav names the active navigation entry.
 	Nav string
+	// LangLocked shows the language switch disabled, on a page that
+	// cannot be shown again, such as a new token.
+	LangLocked bool
 
 	ui      *UI
 	loc     *i18n.Localizer

@@ -53,6 +53,12 @@ type jobPage struct {
 	// Notice is a message after a redirect, such as a cancel that came
 	// after the job had ended.
 	Notice string
+	// NoCluster and NoRunnerOnline explain why a queued job waits: it has
+	// no cluster, or no runner of its cluster is IDLE or ACTIVE.
+	// NOTE: the admin API queues no job without a cluster and the store
+	// requires one, so NoCluster is set only for a job stored otherwise.
+	NoCluster      bool
+	NoRunnerOnline bool
 }
 
 // jobProgress is the state of the progress bar. Without a known total the
@@ -174,6 +180,13 @@ func (ui *UI) loadJobPage(ctx context.Context, v *view, id string, names *jobNam
 	if d.RunnerName, err = names.runner(ctx, ui.api, job.ClusterID, job.RunnerID); err != nil {
 		return jobPage{}, err
 	}
+	if job.State == protocol.StateQueued {
+		if job.ClusterID == "" {
+			d.NoCluster = true
+		} else if d.NoRunnerOnline, err = ui.noRunnerOnline(ctx, job.ClusterID); err != nil {
+			return jobPage{}, err
+		}
+	}
 	progress, err := ui.api.JobProgress(ctx, id)
 	if err != nil {
 		return jobPage{}, err
@@ -213,6 +226,24 @@ func (ui *UI) loadJobPage(ctx context.Context, v *view, id string, names *jobNam
 	}
 	d.Progress = progressOf(job, expected)
 	return d, nil
+}
+
+// noRunnerOnline reports whether the cluster has no runner that is IDLE or
+// ACTIVE, so a queued job of it waits until one joins. The runners are read
+// on every call, because they come and go while a page follows the job.
+func (ui *UI) noRunnerOnline(ctx context.Context, clusterID string) (bool, error) {
+	runners, err := ui.api.ListRunners(ctx, clusterID)
+	if err != nil {
+		if _, refused := apiMessage(err); !refused {
+			return false, err
+		}
+	}
+	for _, r := range runners {
+		if r.State == string(protocol.RunnerIdle) || r.State == string(protocol.RunnerActive) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // progressOf returns the progress bar of a job. Only a preview has a known

@@ -719,6 +719,46 @@ func TestJobProgressEnded(t *testing.T) {
 	})
 }
 
+func TestJobQueuedNoRunnerOnline(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	r := e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `data-state="queued"`)
+	mustNotContain(t, r.Body, `id="job-waiting"`)
+
+	// The runner falls silent and the sweep marks it OFFLINE.
+	e.clk.Step(10 * time.Minute)
+	e.env.Sweep(t)
+	runners, err := e.env.Admin.ListRunners(e.ctx, e.cfg.ClusterID)
+	if err != nil {
+		t.Fatalf("ListRunners: %v", err)
+	}
+	if len(runners) != 1 || runners[0].State != "OFFLINE" {
+		t.Fatalf("runners after the sweep = %+v, want one OFFLINE", runners)
+	}
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `id="job-waiting"`, "No runner of cluster tokyo is online, so the job waits until one joins.",
+		`href="/clusters/`+e.cfg.ClusterID+`" id="job-waiting-cluster"`)
+	e.b.lang = "ja"
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, "クラスター tokyo にオンラインのランナーがありません")
+	mustNotContain(t, r.Body, "⟦")
+	e.b.lang = "en"
+
+	// The live summary drops the notice once a runner is back.
+	s := e.b.openStream("/jobs/" + job.ID + "/events")
+	s.waitUpdate("the summary with the notice", func(u sseUpdate) bool {
+		return u.Target == "job-summary" && strings.Contains(u.HTML, `id="job-waiting"`)
+	})
+	if _, err := e.runner.Join(e.ctx, protocol.JoinRequest{Name: "ns/runner-a", MaxConcurrentJobs: 4}); err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	u := s.waitUpdate("the summary without the notice", func(u sseUpdate) bool {
+		return u.Target == "job-summary" && !strings.Contains(u.HTML, `id="job-waiting"`)
+	})
+	mustContain(t, u.HTML, `data-state="queued"`)
+}
+
 func TestJobLongLog(t *testing.T) {
 	e := newJobsEnv(t)
 	job := e.run(protocol.JobTransfer)

@@ -158,6 +158,8 @@ var clusterNotices = map[string]string{
 	"created":    "clusters.noticeCreated",
 	"revoked":    "clusters.noticeRevoked",
 	"tokenShown": "clusters.noticeTokenShown",
+	// alreadyRevoked follows a revoke of a token that was revoked before.
+	"alreadyRevoked": "clusters.noticeAlreadyRevoked",
 }
 
 func (ui *UI) handleCluster(w http.ResponseWriter, r *http.Request) {
@@ -226,11 +228,32 @@ func (ui *UI) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	tokenID := r.PathValue("tokenID")
 	if err := ui.api.RevokeToken(ctx, c.ID, tokenID); err != nil {
+		// A second click, or a stale page in another tab: the token is
+		// already revoked, which is what the admin wanted.
+		if client.StatusCode(err) == http.StatusNotFound && ui.tokenRevoked(r, c.ID, tokenID) {
+			http.Redirect(w, r, clusterPath(c.Name)+"?notice=alreadyRevoked", http.StatusSeeOther)
+			return
+		}
 		ui.apiFailure(w, r, err)
 		return
 	}
 	ui.log.Info("Registration token revoked in the web UI", "clusterID", c.ID, "tokenID", tokenID)
 	http.Redirect(w, r, clusterPath(c.Name)+"?notice=revoked", http.StatusSeeOther)
+}
+
+// tokenRevoked reports whether the cluster has the token and it is
+// revoked.
+func (ui *UI) tokenRevoked(r *http.Request, clusterID, tokenID string) bool {
+	tokens, err := ui.api.ListTokens(r.Context(), clusterID)
+	if err != nil {
+		return false
+	}
+	for _, t := range tokens {
+		if t.ID == tokenID {
+			return t.RevokedAt != nil
+		}
+	}
+	return false
 }
 
 func (ui *UI) handleCreateToken(w http.ResponseWriter, r *http.Request) {

@@ -406,12 +406,20 @@ func TestTokenRevoke(t *testing.T) {
 	mustContain(t, r.Body, "Token revoked.", "Revoked")
 	mustNotContain(t, r.Body, `/revoke"`)
 
-	// Revoking again is refused by the API with its reason.
+	// Revoking again, from a stale page, says the token was already
+	// revoked instead of showing an error.
 	r = b.post("/clusters/tokyo/tokens/"+tok.ID+"/revoke", nil)
-	if r.Status != http.StatusNotFound {
-		t.Errorf("second revoke: status %d, want 404", r.Status)
+	if r.Status != http.StatusSeeOther || r.Location != "/clusters/tokyo?notice=alreadyRevoked" {
+		t.Fatalf("second revoke: status %d Location %q, want 303 to /clusters/tokyo?notice=alreadyRevoked", r.Status, r.Location)
 	}
-	mustContain(t, r.Body, "no live registration token")
+	mustContain(t, b.get(r.Location).Body, `id="notice"`, "That token was already revoked.")
+	b.lang = "ja"
+	mustContain(t, b.get(r.Location).Body, "このトークンはすでに無効化されています。")
+
+	// A token the cluster does not have is still not found.
+	if r := b.post("/clusters/tokyo/tokens/tok_nosuchtoken/revoke", nil); r.Status != http.StatusNotFound {
+		t.Errorf("revoke of an unknown token: status %d, want 404", r.Status)
+	}
 }
 
 // joinRunner joins a runner to the cluster of token over the runner

@@ -276,7 +276,10 @@ func (ui *UI) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		data.TokenError = msg
+		data.TokenError = data.apiText(msg)
+		if client.StatusCode(err) == http.StatusConflict {
+			data.TokenError = data.T("clusters.tokenLimit", "Max", admin.MaxTokensPerCluster)
+		}
 		ui.render(w, r, "cluster", client.StatusCode(err), data)
 		return
 	}

@@ -375,7 +375,12 @@ func TestThirdTokenRefused(t *testing.T) {
 	if r.Status != http.StatusConflict {
 		t.Fatalf("third token: status %d, want 409; body:\n%s", r.Status, r.Body)
 	}
-	mustContain(t, r.Body, `id="token-error"`, `already has 2 live registration tokens`)
+	mustContain(t, r.Body, `id="token-error"`, "This cluster already has 2 live tokens. Revoke one")
+	mustNotContain(t, r.Body, "controlplane token")
+	b.lang = "ja"
+	r = b.post("/clusters/tokyo/tokens", nil)
+	mustContain(t, r.Body, `id="token-error"`, "有効なトークンがすでに")
+	mustNotContain(t, r.Body, "live registration tokens")
 	mustNotContain(t, r.Body, `id="token-value"`)
 	if got := listTokens(t, b, "tokyo"); len(got) != 2 {
 		t.Errorf("tokens after the refused third = %d, want 2", len(got))

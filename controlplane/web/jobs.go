@@ -40,7 +40,8 @@ var filterTimeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time
 type jobFilter struct {
 	States  []string
 	Cluster string
-	Config  string
+	// Config is a configuration ID, as the form sends it, or a name.
+	Config string
 	Type    string
 	From    string
 	To      string
@@ -132,6 +133,9 @@ func parseFilterTime(s string) (time.Time, bool) {
 // jobRow is one job in the list.
 type jobRow struct {
 	admin.Job
+	// ConfigLabel is the configuration's current name, or the name it had
+	// when the job was queued if the configuration is gone.
+	ConfigLabel string
 	ClusterName string
 	// RunTime is the time the job has run; HasRunTime is false for a job
 	// that never started.
@@ -202,10 +206,17 @@ func (ui *UI) loadJobRows(r *http.Request, data *jobsPage) error {
 	for _, c := range data.Clusters {
 		names[c.ID] = c.Name
 	}
+	configNames := make(map[string]string, len(data.Configs))
+	for _, c := range data.Configs {
+		configNames[c.ID] = c.Name
+	}
 	now := ui.opts.Now()
 	data.Jobs = make([]jobRow, 0, len(jobs))
 	for _, j := range jobs {
-		row := jobRow{Job: j, ClusterName: names[j.ClusterID]}
+		row := jobRow{Job: j, ConfigLabel: configNames[j.ConfigID], ClusterName: names[j.ClusterID]}
+		if row.ConfigLabel == "" {
+			row.ConfigLabel = j.ConfigName
+		}
 		row.RunTime, row.HasRunTime = jobRunTime(j, now)
 		data.Jobs = append(data.Jobs, row)
 	}
@@ -229,6 +240,11 @@ func (ui *UI) handleJobsEvents(w http.ResponseWriter, r *http.Request) {
 			return nil, false, err
 		}
 		data.Clusters = clusters
+		// Configurations are read on every tick, so a renamed one shows its
+		// new name.
+		if data.Configs, err = ui.api.ListConfigs(r.Context()); err != nil {
+			return nil, false, err
+		}
 		if err := ui.loadJobRows(r, &data); err != nil {
 			return nil, false, err
 		}

@@ -30,7 +30,10 @@ const staleRate = 15 * time.Second
 type jobPage struct {
 	*view
 	Job         admin.Job
-	Terminal    bool
+	Terminal bool
+	// ConfigName is the configuration's current name, or the name it had
+	// when the job was queued if the configuration is gone.
+	ConfigName  string
 	ClusterName string
 	RunnerName  string
 	RunTime     time.Duration
@@ -93,16 +96,17 @@ type previewCell struct {
 	Structured bool
 }
 
-// jobNames caches the names a job page looks up, once per page or stream:
-// clusters and runners by ID, and the preview row count of configurations.
+// jobNames caches what a job page looks up, once per page or stream: the
+// names of clusters and runners by ID, and configurations by ID.
 type jobNames struct {
-	clusters    map[string]string
-	runners     map[string]string
-	previewRows map[string]int
+	clusters map[string]string
+	runners  map[string]string
+	// configs holds the zero Config for a configuration that is gone.
+	configs map[string]admin.Config
 }
 
 func newJobNames() *jobNames {
-	return &jobNames{clusters: map[string]string{}, runners: map[string]string{}, previewRows: map[string]int{}}
+	return &jobNames{clusters: map[string]string{}, runners: map[string]string{}, configs: map[string]admin.Config{}}
 }
 
 // cluster returns the name of a cluster, or its ID when the API does not
@@ -143,27 +147,34 @@ func (n *jobNames) runner(ctx context.Context, api *admin.Client, clusterID, id 
 	return n.runners[id], nil
 }
 
+// config returns the configuration with the ID, or the zero Config when it
+// is gone.
+func (n *jobNames) config(ctx context.Context, api *admin.Client, id string) (admin.Config, error) {
+	if cfg, ok := n.configs[id]; ok || id == "" {
+		return cfg, nil
+	}
+	cfg, err := api.GetConfig(ctx, id)
+	if err != nil {
+		if _, refused := apiMessage(err); !refused {
+			return admin.Config{}, err
+		}
+		cfg = admin.Config{}
+	}
+	n.configs[id] = cfg
+	return cfg, nil
+}
+
 // previewRowCount returns the number of rows a preview of the configuration
 // reads, or 0 when the configuration is gone.
 func (n *jobNames) previewRowCount(ctx context.Context, api *admin.Client, configID string) (int, error) {
-	if count, ok := n.previewRows[configID]; ok {
-		return count, nil
+	cfg, err := n.config(ctx, api, configID)
+	if err != nil || cfg.ID == "" {
+		return 0, err
 	}
-	cfg, err := api.GetConfig(ctx, configID)
-	if err != nil {
-		if _, refused := apiMessage(err); !refused {
-			return 0, err
-		}
+	if cfg.PreviewRows == 0 {
+		return spec.DefaultPreviewRows, nil
 	}
-	count := 0
-	if cfg.ID != "" {
-		count = cfg.PreviewRows
-		if count == 0 {
-			count = spec.DefaultPreviewRows
-		}
-	}
-	n.previewRows[configID] = count
-	return count, nil
+	return cfg.PreviewRows, nil
 }
 
 // loadJobPage reads a job and everything its summary shows, without the
@@ -173,7 +184,14 @@ func (ui *UI) loadJobPage(ctx context.Context, v *view, id string, names *jobNam
 	if err != nil {
 		return jobPage{}, err
 	}
-	d := jobPage{view: v, Job: job, Terminal: job.State.IsTerminal()}
+	d := jobPage{view: v, Job: job, Terminal: job.State.IsTerminal(), ConfigName: job.ConfigName}
+	cfg, err := names.config(ctx, ui.api, job.ConfigID)
+	if err != nil {
+		return jobPage{}, err
+	}
+	if cfg.Name != "" {
+		d.ConfigName = cfg.Name
+	}
 	if d.ClusterName, err = names.cluster(ctx, ui.api, job.ClusterID); err != nil {
 		return jobPage{}, err
 	}

@@ -273,7 +273,7 @@ func TestJobsListRows(t *testing.T) {
 	}
 	mustContain(t, r.Body,
 		fmt.Sprintf(`data-job="%s"`, transfer.ID), fmt.Sprintf(`data-job="%s"`, preview.ID),
-		fmt.Sprintf(`href="/jobs/%s"`, transfer.ID), `href="/configs/orders"`, ">tokyo<",
+		fmt.Sprintf(`href="/jobs/%s"`, transfer.ID), `href="/configs/`+e.cfg.ID+`">orders<`, ">tokyo<",
 		`data-state="running"`, `data-state="queued"`, "1,234,567", "3.0 MiB", "Transfer", "Preview")
 	mustNotContain(t, r.Body, "⟦", `id="jobs-empty"`)
 
@@ -304,6 +304,7 @@ func TestJobsListFilters(t *testing.T) {
 		{"no match", url.Values{"state": {"succeeded"}}, nil, true},
 		{"cluster", url.Values{"cluster": {"tokyo"}}, []admin.Job{transfer, preview}, false},
 		{"config", url.Values{"config": {"orders"}}, []admin.Job{transfer, preview}, false},
+		{"config ID", url.Values{"config": {e.cfg.ID}}, []admin.Job{transfer, preview}, false},
 		{"from before", url.Values{"from": {local(created.Add(-time.Hour))}}, []admin.Job{transfer, preview}, false},
 		{"from after", url.Values{"from": {local(created.Add(time.Hour))}}, nil, true},
 		{"range", url.Values{"from": {local(created.Add(-time.Hour))}, "to": {local(created.Add(time.Hour))}}, []admin.Job{transfer, preview}, false},
@@ -337,8 +338,41 @@ func TestJobsListFilters(t *testing.T) {
 		from := local(created.Add(-time.Hour))
 		r := e.b.get("/jobs?" + url.Values{"state": {"queued"}, "type": {"preview"}, "cluster": {"tokyo"}, "config": {"orders"}, "from": {from}}.Encode())
 		mustContain(t, r.Body, `id="filter-state-queued" checked`, `<option value="preview" selected>`,
-			`<option value="tokyo" selected>`, `<option value="orders" selected>`, `value="`+from+`"`, `id="filter-clear"`)
+			`<option value="tokyo" selected>`, `<option value="`+e.cfg.ID+`" selected>`, `value="`+from+`"`, `id="filter-clear"`)
 	})
+}
+
+func TestJobLinksAfterConfigRename(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	if _, err := e.env.Admin.UpdateConfig(e.ctx, e.cfg.ID, admin.CreateConfigRequest{
+		Name: "orders-v2", Cluster: e.cfg.ClusterID, Source: e.cfg.Source, Destination: e.cfg.Destination,
+	}); err != nil {
+		t.Fatalf("UpdateConfig: %v", err)
+	}
+	link := `href="/configs/` + e.cfg.ID + `"`
+
+	r := e.b.get("/jobs")
+	mustContain(t, r.Body, link+`>orders-v2<`)
+	mustNotContain(t, r.Body, `href="/configs/orders"`)
+	s := e.b.openStream("/jobs/events")
+	s.waitUpdate("the table with the new name", func(u sseUpdate) bool {
+		return u.Target == "jobs-body" && strings.Contains(u.HTML, link+`>orders-v2<`)
+	})
+
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, link+` id="job-config">orders-v2<`)
+	if r := e.b.get("/configs/" + e.cfg.ID); r.Status != http.StatusOK {
+		t.Errorf("GET the linked configuration: status %d, want 200", r.Status)
+	}
+
+	// A filter by ID outlives the rename, and the list selects the
+	// configuration by ID.
+	r = e.b.get("/jobs?config=" + e.cfg.ID)
+	if r.Status != http.StatusOK {
+		t.Fatalf("filter by config ID: status %d, want 200; body:\n%s", r.Status, r.Body)
+	}
+	mustContain(t, r.Body, fmt.Sprintf(`data-job="%s"`, job.ID), `<option value="`+e.cfg.ID+`" selected>orders-v2</option>`)
 }
 
 func TestJobsListBadFilters(t *testing.T) {
@@ -470,7 +504,8 @@ func TestJobDetailFlow(t *testing.T) {
 	}
 	mustContain(t, r.Body, `id="job-summary"`, `id="job-state"`, `data-state="queued"`, `id="job-rows">0<`,
 		`id="job-bytes">0 B<`, `id="job-progress"`, `id="log"`, `data-empty="No log lines yet."`, `id="job-cancel"`,
-		`data-stream="/jobs/`+job.ID+`/events?after=0&amp;epoch=0"`, `href="/configs/orders"`, `href="/clusters/tokyo"`, "not assigned yet")
+		`data-stream="/jobs/`+job.ID+`/events?after=0&amp;epoch=0"`, `href="/configs/`+e.cfg.ID+`" id="job-config">orders<`,
+		`href="/clusters/`+e.cfg.ClusterID+`" id="job-cluster">tokyo<`, "not assigned yet")
 	mustNotContain(t, r.Body, `id="job-chart"`, "⟦")
 
 	pod, epoch := e.start(job)

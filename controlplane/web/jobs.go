@@ -42,9 +42,9 @@ type jobFilter struct {
 	Cluster string
 	// Config is a configuration ID, as the form sends it, or a name.
 	Config string
-	Type    string
-	From    string
-	To      string
+	Type   string
+	From   string
+	To     string
 	// Errors maps a field (state, type, from, to) to its message.
 	Errors map[string]string
 

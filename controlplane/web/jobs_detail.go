@@ -29,7 +29,7 @@ const staleRate = 15 * time.Second
 // fragments re-render from it on every live update.
 type jobPage struct {
 	*view
-	Job         admin.Job
+	Job      admin.Job
 	Terminal bool
 	// ConfigName is the configuration's current name, or the name it had
 	// when the job was queued if the configuration is gone.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,8 +33,18 @@ var jobStates = []protocol.JobState{
 }
 
 // Layouts the created from/to filters accept: what a datetime-local input
-// sends, with or without seconds, and RFC 3339 for hand-written URLs.
-var filterTimeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time.RFC3339}
+// sends, with or without seconds, a date alone for the start of that day,
+// and RFC 3339, which carries its own offset, for hand-written URLs.
+var filterTimeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", filterDateLayout, time.RFC3339}
+
+const filterDateLayout = "2006-01-02"
+
+// The bounds of the tz filter parameter in minutes east of UTC: the
+// offsets of real time zones run from UTC-12:00 to UTC+14:00.
+const (
+	minZoneOffset = -12 * 60
+	maxZoneOffset = 14 * 60
+)
 
 // jobFilter is the jobs list filter as the user gave it in the query, with
 // a message per invalid field.
@@ -45,7 +56,11 @@ type jobFilter struct {
 	Type   string
 	From   string
 	To     string
-	// Errors maps a field (state, type, from, to) to its message.
+	// TZ is the browser's offset from UTC in minutes east, which app.js
+	// puts in a hidden field. From and To are read in that zone, and in UTC
+	// when TZ is empty.
+	TZ string
+	// Errors maps a field (state, type, from, to, tz) to its message.
 	Errors map[string]string
 
 	options admin.JobListOptions
@@ -64,8 +79,13 @@ func (f jobFilter) Active() bool {
 	return len(f.States) > 0 || f.Cluster != "" || f.Config != "" || f.Type != "" || f.From != "" || f.To != ""
 }
 
+// BrowserZone reports whether the times are read in the browser's zone
+// rather than in UTC.
+func (f jobFilter) BrowserZone() bool { return f.TZ != "" }
+
 // parseJobFilter reads the filter form. The state parameter may repeat
-// (one checkbox each) or hold a comma-separated list. Times are in UTC.
+// (one checkbox each) or hold a comma-separated list. Times are in the
+// zone of the tz parameter, or in UTC without one.
 func parseJobFilter(v *view, q url.Values) jobFilter {
 	f := jobFilter{
 		Cluster: strings.TrimSpace(q.Get("cluster")),
@@ -73,6 +93,7 @@ func parseJobFilter(v *view, q url.Values) jobFilter {
 		Type:    strings.TrimSpace(q.Get("type")),
 		From:    strings.TrimSpace(q.Get("from")),
 		To:      strings.TrimSpace(q.Get("to")),
+		TZ:      strings.TrimSpace(q.Get("tz")),
 		Errors:  map[string]string{},
 	}
 	f.options = admin.JobListOptions{Cluster: f.Cluster, Config: f.Config, Limit: jobListLimit}
@@ -101,11 +122,22 @@ func parseJobFilter(v *view, q url.Values) jobFilter {
 		f.Errors["type"] = v.T("jobs.filter.badType", "Value", f.Type)
 	}
 
-	from, fromOK := parseFilterTime(f.From)
+	// NOTE: tz is the browser's offset now, so a bound in the other half of
+	// a daylight saving year is read one hour off.
+	zone := time.UTC
+	if f.TZ != "" {
+		offset, err := strconv.Atoi(f.TZ)
+		if err != nil || offset < minZoneOffset || offset > maxZoneOffset {
+			f.Errors["tz"] = v.T("jobs.filter.badZone", "Value", f.TZ, "Min", minZoneOffset, "Max", maxZoneOffset)
+		} else {
+			zone = time.FixedZone("", offset*60)
+		}
+	}
+	from, fromOK := parseFilterTime(&f.From, zone)
 	if !fromOK {
 		f.Errors["from"] = v.T("jobs.filter.badTime", "Value", f.From)
 	}
-	to, toOK := parseFilterTime(f.To)
+	to, toOK := parseFilterTime(&f.To, zone)
 	if !toOK {
 		f.Errors["to"] = v.T("jobs.filter.badTime", "Value", f.To)
 	}
@@ -116,14 +148,19 @@ func parseJobFilter(v *view, q url.Values) jobFilter {
 	return f
 }
 
-// parseFilterTime reads a from/to value as UTC. An empty value is the zero
-// time.
-func parseFilterTime(s string) (time.Time, bool) {
-	if s == "" {
+// parseFilterTime reads a from/to value as a time in zone, unless it
+// carries its own offset. An empty value is the zero time. A date alone is
+// the start of that day, and *s becomes that day at 00:00, so that the
+// datetime-local input shows it.
+func parseFilterTime(s *string, zone *time.Location) (time.Time, bool) {
+	if *s == "" {
 		return time.Time{}, true
 	}
 	for _, layout := range filterTimeLayouts {
-		if t, err := time.Parse(layout, s); err == nil {
+		if t, err := time.ParseInLocation(layout, *s, zone); err == nil {
+			if layout == filterDateLayout {
+				*s += "T00:00"
+			}
 			return t.UTC(), true
 		}
 	}

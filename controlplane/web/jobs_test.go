@@ -342,6 +342,78 @@ func TestJobsListFilters(t *testing.T) {
 	})
 }
 
+func TestJobsListTimeZone(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	row := fmt.Sprintf(`data-job="%s"`, job.ID)
+	created := job.CreatedAt.UTC()
+	wall := func(t time.Time, offsetMinutes int) string {
+		return t.In(time.FixedZone("", offsetMinutes*60)).Format("2006-01-02T15:04")
+	}
+
+	cases := []struct {
+		name  string
+		query url.Values
+		shown bool
+	}{
+		{"tokyo from before", url.Values{"tz": {"540"}, "from": {wall(created.Add(-time.Hour), 540)}}, true},
+		{"tokyo from after", url.Values{"tz": {"540"}, "from": {wall(created.Add(time.Hour), 540)}}, false},
+		// An hour before creation in UTC is four hours after it in UTC-5.
+		{"utc wall in new york", url.Values{"tz": {"-300"}, "from": {wall(created.Add(-time.Hour), 0)}}, false},
+		{"utc wall without tz", url.Values{"from": {wall(created.Add(-time.Hour), 0)}}, true},
+		{"empty tz is utc", url.Values{"tz": {""}, "from": {wall(created.Add(-time.Hour), 0)}}, true},
+		{"date from", url.Values{"from": {created.Format("2006-01-02")}}, true},
+		{"date to", url.Values{"to": {created.Format("2006-01-02")}}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.b.get("/jobs?" + tc.query.Encode())
+			if r.Status != http.StatusOK {
+				t.Fatalf("status %d, want 200; body:\n%s", r.Status, r.Body)
+			}
+			if got := strings.Contains(r.Body, row); got != tc.shown {
+				t.Errorf("job shown = %v, want %v", got, tc.shown)
+			}
+		})
+	}
+
+	r := e.b.get("/jobs")
+	mustContain(t, r.Body, `<input type="hidden" name="tz" id="filter-tz" value="" data-tz>`,
+		`data-tz-hint="Times are in your browser&#39;s time zone.`, `id="filter-time-hint"`, ">Times are in UTC.")
+	r = e.b.get("/jobs?tz=540")
+	mustContain(t, r.Body, `id="filter-tz" value="540"`, ">Times are in your browser&#39;s time zone.")
+	r = e.b.get("/jobs?from=" + created.Format("2006-01-02"))
+	mustContain(t, r.Body, `name="from" value="`+created.Format("2006-01-02")+`T00:00"`)
+
+	e.b.lang = "ja"
+	r = e.b.get("/jobs?tz=540")
+	mustContain(t, r.Body, "日時はブラウザのタイムゾーンで指定します。")
+	mustNotContain(t, r.Body, "⟦")
+}
+
+func TestJobsListBadTimeZone(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	for _, tz := range []string{"abc", "1.5", "841", "-721", `"><b>x</b>`} {
+		r := e.b.get("/jobs?" + url.Values{"tz": {tz}}.Encode())
+		if r.Status != http.StatusUnprocessableEntity {
+			t.Errorf("tz=%q: status %d, want 422", tz, r.Status)
+			continue
+		}
+		mustContain(t, r.Body, `id="filter-zone" class="field-error"`, "The time zone offset tz=",
+			"from -720 to 840", "Some filters are not valid")
+		mustNotContain(t, r.Body, fmt.Sprintf(`data-job="%s"`, job.ID), "<b>x</b>")
+	}
+	mustContain(t, e.b.get("/jobs?tz=abc").Body, "tz=&#34;abc&#34; is invalid")
+
+	e.b.lang = "ja"
+	r := e.b.get("/jobs?tz=abc")
+	mustContain(t, r.Body, "タイムゾーンのオフセット tz=「abc」が正しくありません")
+	if status := e.b.openStreamStatus("/jobs/events?tz=abc"); status != http.StatusBadRequest {
+		t.Errorf("stream with a bad tz: status %d, want 400", status)
+	}
+}
+
 func TestJobLinksAfterConfigRename(t *testing.T) {
 	e := newJobsEnv(t)
 	job := e.run(protocol.JobTransfer)

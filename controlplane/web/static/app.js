@@ -84,7 +84,20 @@
     if (msg && !window.confirm(msg)) { ev.preventDefault(); }
   });
 
+  // setTimeZone fills the hidden tz fields with the browser's offset in
+  // minutes east of UTC, so the server reads typed times in this zone, and
+  // shows the hint that says so.
+  function setTimeZone(root) {
+    root.querySelectorAll("input[data-tz]").forEach(function (el) {
+      el.value = String(-new Date().getTimezoneOffset());
+    });
+    root.querySelectorAll("[data-tz-hint]").forEach(function (el) {
+      el.textContent = el.dataset.tzHint;
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    setTimeZone(document);
     localTimes(document);
     document.querySelectorAll("[data-stream]").forEach(follow);
     document.querySelectorAll(".log").forEach(function (el) { el.scrollTop = el.scrollHeight; });

@@ -46,7 +46,8 @@ func (l logLine) LevelClass() string {
 // LevelText returns the line's level in capitals, as log viewers show it.
 func (l logLine) LevelText() string { return strings.ToUpper(l.Level) }
 
-// Clock returns the line's time of day in UTC, to the millisecond.
+// Clock returns the line's time of day in UTC, to the millisecond. The page
+// shows it without JavaScript; app.js turns it into the browser's zone.
 func (l logLine) Clock() string { return l.Time.UTC().Format("15:04:05.000Z") }
 
 // Stamp returns the line's full time in UTC.

@@ -587,6 +587,11 @@ func TestJobDetailFlow(t *testing.T) {
 	sendProgress(t, pod, job.ID, epoch, 1000, 4096)
 
 	r = e.b.get("/jobs/" + job.ID)
+	// Log times are <time> elements that app.js shows in local time; the
+	// UTC text is for pages without JavaScript.
+	stamp := e.clk.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	mustContain(t, r.Body, `<time class="ts" datetime="`+stamp+`" title="`+stamp+`" data-clock>`+
+		e.clk.Now().UTC().Format("15:04:05.000Z")+`</time>`)
 	mustContain(t, r.Body, `data-state="running"`, `id="job-rows">1,000<`, "ns/runner-a",
 		"&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;", "Slow source &amp; retries", `class="lvl lvl-warn">WARN<`,
 		"The chart of rows per second appears after the second progress report.")

@@ -5,14 +5,20 @@
 (function () {
   const lang = document.documentElement.lang || "en";
   const dateFormat = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "medium" });
+  // clockFormat is the time of day to the millisecond, for log lines.
+  const clockFormat = new Intl.DateTimeFormat(lang, {
+    hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3, hourCycle: "h23"
+  });
 
-  // localTimes shows every <time datetime> under root in the browser's zone.
+  // localTimes shows every <time datetime> under root in the browser's zone:
+  // the time of day for one marked data-clock, else date and time. The
+  // server's UTC text stays as the title, unless the element has one.
   function localTimes(root) {
     root.querySelectorAll("time[datetime]").forEach(function (el) {
       const d = new Date(el.getAttribute("datetime"));
       if (!isNaN(d)) {
-        el.title = el.textContent;
-        el.textContent = dateFormat.format(d);
+        el.title = el.title || el.textContent;
+        el.textContent = (el.hasAttribute("data-clock") ? clockFormat : dateFormat).format(d);
       }
     });
   }

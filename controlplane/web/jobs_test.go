@@ -154,6 +154,7 @@ func (b *browser) openStream(path string, header ...string) *sseStream {
 	for _, c := range b.cookies {
 		req.AddCookie(c)
 	}
+
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		b.t.Fatalf("GET %s: %v", path, err)
@@ -165,6 +166,7 @@ func (b *browser) openStream(path string, header ...string) *sseStream {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		b.t.Fatalf("GET %s: Content-Type %q, want text/event-stream", path, ct)
 	}
+
 	s := &sseStream{t: b.t, events: make(chan sseEvent, 64)}
 	go func() {
 		defer close(s.events)
@@ -753,7 +755,7 @@ func TestJobCancel(t *testing.T) {
 	mustNotContain(t, r.Body, `id="job-cancel"`, "data-stream=")
 
 	// A second cancel, from a page loaded before the first, finds the job
-	// ended and says so on the job page.
+	// ended and leads to the job page with a notice.
 	r = e.b.post(path, nil)
 	if r.Status != http.StatusSeeOther || r.Location != "/jobs/"+job.ID+"?notice=ended" {
 		t.Fatalf("cancel of an ended job: status %d, Location %q; want 303 to /jobs/%s?notice=ended", r.Status, r.Location, job.ID)
@@ -958,7 +960,7 @@ func TestJobStreamResumesAfterLastEventID(t *testing.T) {
 		t.Errorf("log update id = %q, want %q", id, want)
 	}
 
-	// A browser that reconnects asks for the same URL with the id of the
+	// A browser that reconnects requests the same URL with the id of the
 	// last event it received, and gets only the lines after it.
 	again := e.b.openStream(path, "Last-Event-ID", id)
 	sendLogs(t, pod, job.ID, epoch, protocol.LogLine{Seq: 3, Time: e.clk.Now(), Level: "info", Message: "line three"})

@@ -92,7 +92,7 @@
 
   // setTimeZone fills the hidden tz fields with the browser's offset in
   // minutes east of UTC, so the server reads typed times in this zone, and
-  // shows the hint that says so.
+  // shows the hint that names this zone.
   function setTimeZone(root) {
     root.querySelectorAll("input[data-tz]").forEach(function (el) {
       el.value = String(-new Date().getTimezoneOffset());

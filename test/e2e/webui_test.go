@@ -77,8 +77,8 @@ func TestWebUI(t *testing.T) {
 	if cmd := b.text("#kubectl-command"); !strings.Contains(cmd, token) {
 		t.Errorf("kubectl command does not contain the token:\n%s", cmd)
 	}
-	if cmd := b.text("#helm-command"); !strings.Contains(cmd, "helm install") {
-		t.Errorf("helm command is not a helm install line:\n%s", cmd)
+	if cmd := b.text("#helm-command"); !strings.Contains(cmd, "helm upgrade --install") {
+		t.Errorf("helm command is not a helm upgrade --install line:\n%s", cmd)
 	}
 	b.screenshot("cluster-token-en")
 

@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -338,7 +340,7 @@ func connectionTable(w io.Writer, conns []admin.Connection) {
 	for _, c := range conns {
 		endpoint := c.Path
 		if endpoint == "" {
-			endpoint = fmt.Sprintf("%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+			endpoint = connectionEndpoint(c)
 		}
 		password := "-"
 		if c.HasPassword {
@@ -346,6 +348,16 @@ func connectionTable(w io.Writer, conns []admin.Connection) {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.Type, endpoint, password)
 	}
+}
+
+// connectionEndpoint returns user@host[:port]/database for a database
+// connection. Port 0 means the type's default port, so it is left out.
+func connectionEndpoint(c admin.Connection) string {
+	host := c.Host
+	if c.Port != 0 {
+		host = net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+	}
+	return fmt.Sprintf("%s@%s/%s", c.User, host, c.Database)
 }
 
 func (a *adminCmd) connectionList(ctx context.Context, args []string) error {

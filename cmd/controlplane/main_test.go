@@ -266,3 +266,18 @@ func TestJobListFilters(t *testing.T) {
 		t.Errorf("job list --state done = %v, want the server's message naming the state", err)
 	}
 }
+
+func TestConnectionEndpoint(t *testing.T) {
+	for _, tc := range []struct {
+		conn admin.Connection
+		want string
+	}{
+		{admin.Connection{User: "app", Host: "db.example", Database: "app"}, "app@db.example/app"},
+		{admin.Connection{User: "app", Host: "db.example", Port: 3307, Database: "app"}, "app@db.example:3307/app"},
+		{admin.Connection{User: "app", Host: "::1", Port: 5433, Database: "app"}, "app@[::1]:5433/app"},
+	} {
+		if got := connectionEndpoint(tc.conn); got != tc.want {
+			t.Errorf("connectionEndpoint(%+v) = %q, want %q", tc.conn, got, tc.want)
+		}
+	}
+}

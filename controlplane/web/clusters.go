@@ -109,15 +109,29 @@ func (ui *UI) handleCreateCluster(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, clusterPath(c.Name)+"?notice=created", http.StatusSeeOther)
 			return
 		}
-		msg, ok := apiMessage(err)
-		if !ok {
-			ui.apiFailure(w, r, err)
+		form.NameError = ui.clusterCreateRefusal(w, r, v, err, form.Name)
+		if form.NameError == "" {
 			return
 		}
-		form.NameError = msg
 	}
 	form.Invalid = true
 	ui.renderClusters(w, r, http.StatusUnprocessableEntity, form)
+}
+
+// clusterCreateRefusal returns the message for the name field when the admin
+// API rejects a new cluster. A conflict can only be a duplicate name, which
+// gets the catalogue's message, and another refusal gets the API's own. For
+// any other error it writes the error page and returns "".
+func (ui *UI) clusterCreateRefusal(w http.ResponseWriter, r *http.Request, v *view, err error, name string) string {
+	if client.StatusCode(err) == http.StatusConflict {
+		return v.T("clusters.nameTaken", "Name", name)
+	}
+	msg, ok := v.apiRefusal(err)
+	if !ok {
+		ui.apiFailure(w, r, err)
+		return ""
+	}
+	return msg
 }
 
 // clusterPath is the cluster page. Cluster names are URL-safe by their

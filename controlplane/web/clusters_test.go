@@ -106,7 +106,7 @@ func TestClusterCreateBadInput(t *testing.T) {
 		{"empty", "  ", "Fill in this field."},
 		{"bad pattern", `bad name<b>"`, "Use 1 to 63 letters, digits"},
 		{"too long", strings.Repeat("a", 64), "Use 1 to 63 letters, digits"},
-		{"duplicate", "taken", `cluster &#34;taken&#34; already exists; pick another name`},
+		{"duplicate", "taken", `A cluster named &#34;taken&#34; already exists; pick another name.`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,6 +132,22 @@ func TestClusterCreateBadInput(t *testing.T) {
 	}
 	mustContain(t, r.Body, "入力")
 	mustNotContain(t, r.Body, "⟦")
+}
+
+func TestClusterDuplicateNameLocalized(t *testing.T) {
+	b := startUI(t)
+	b.env.CreateCluster(t, "taken")
+	b.lang = "ja"
+	r := b.post("/clusters", url.Values{"name": {"taken"}})
+	if r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("duplicate create: status %d, want 422; body:\n%s", r.Status, r.Body)
+	}
+	mustContain(t, r.Body, `class="field-error"`, "クラスター「taken」はすでにあります。別の名前にしてください。",
+		"修正が必要な項目があります")
+	mustNotContain(t, r.Body, "already exists", "コントロールプレーンからのメッセージ")
+	if got := listClusters(t, b); len(got) != 1 {
+		t.Errorf("clusters after a refused create = %+v, want only the one created before", got)
+	}
 }
 
 func TestClusterFormsRejectBadCSRF(t *testing.T) {

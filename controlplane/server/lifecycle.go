@@ -405,7 +405,8 @@ func (s *Server) reportStatus(ctx context.Context, runner store.Runner, jobID st
 	return state, err
 }
 
-// markRunning moves an assigned or accepted job to running.
+// markRunning moves an assigned or accepted job to running. The start
+// time is the runner's report, or now when it sent none.
 func (s *Server) markRunning(job *store.Job, startedAt *time.Time, now time.Time) {
 	if job.State == protocol.StateRunning {
 		return
@@ -414,9 +415,35 @@ func (s *Server) markRunning(job *store.Job, startedAt *time.Time, now time.Time
 	job.LeaseExpiresAt = time.Time{}
 	job.StartedAt = now
 	if startedAt != nil && !startedAt.IsZero() {
-		job.StartedAt = *startedAt
+		job.StartedAt = s.clampStart(*job, *startedAt, now)
 	}
 	s.logJob(*job, "Job running")
+}
+
+// clampStart returns a start time that a runner reported, moved into
+// [assignedAt, now] on the control plane's clock, or into [createdAt, now]
+// for a job without an assignment time. The runner's clock may differ from
+// ours, and the job page measures the duration from this start to a finish
+// time that always comes from our clock. Unclamped, a runner behind would
+// show a start before the job existed and one ahead a start in the future.
+func (s *Server) clampStart(job store.Job, reported, now time.Time) time.Time {
+	earliest := job.AssignedAt
+	if earliest.IsZero() {
+		earliest = job.CreatedAt
+	}
+	clamped := reported
+	switch {
+	case reported.After(now):
+		clamped = now
+	case reported.Before(earliest):
+		clamped = earliest
+	default:
+		return reported
+	}
+	s.log.Debug("Clamped a runner's job start time outside the job's lifetime on the control plane's clock",
+		"jobID", job.ID, "runnerID", job.RunnerID, "reported", reported, "clamped", clamped,
+		"skew", reported.Sub(clamped).String())
+	return clamped
 }
 
 // recordLateStatus stores the runner's report on a job that has already

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ferryhq/ferry/controlplane/admin"
 	"github.com/ferryhq/ferry/protocol"
@@ -88,12 +89,48 @@ type previewTable struct {
 	Withheld bool
 }
 
-// previewCell is one value of a sample row.
+// previewCell is one value of a sample row. A long value shows only its
+// first previewCellChars characters, so one wide column cannot make the
+// page thousands of screens tall.
 type previewCell struct {
 	Null bool
 	Text string
 	// Structured marks a JSON object or array, shown as JSON.
 	Structured bool
+	// Length counts the characters of a shortened value; it is 0 when Text
+	// is the whole value.
+	Length int
+	// Full is the whole value of a shortened one, for the cell's tooltip,
+	// when it has at most previewTitleChars characters.
+	Full string
+}
+
+// Limits of a preview cell: the characters shown, and the characters of a
+// shortened value that still go into its tooltip.
+const (
+	previewCellChars  = 200
+	previewTitleChars = 4096
+)
+
+// shortened cuts a cell's text to previewCellChars characters.
+func (c previewCell) shortened() previewCell {
+	n := utf8.RuneCountInString(c.Text)
+	if n <= previewCellChars {
+		return c
+	}
+	if n <= previewTitleChars {
+		c.Full = c.Text
+	}
+	cut := 0
+	for i := range c.Text {
+		if cut == previewCellChars {
+			c.Text = c.Text[:i] + "…"
+			break
+		}
+		cut++
+	}
+	c.Length = n
+	return c
 }
 
 // jobNames caches what a job page looks up, once per page or stream: the
@@ -289,7 +326,7 @@ func newPreviewTable(p *protocol.PreviewRequest) *previewTable {
 	for _, row := range p.Rows {
 		cells := make([]previewCell, len(row))
 		for i, raw := range row {
-			cells[i] = newPreviewCell(raw)
+			cells[i] = newPreviewCell(raw).shortened()
 		}
 		t.Rows = append(t.Rows, cells)
 	}

@@ -60,6 +60,33 @@ var funcs = template.FuncMap{
 		}
 		return min(100, part*100/whole)
 	},
+	"visible": showBidiControls,
+}
+
+// showBidiControls returns s with every bidirectional control character
+// written out as its code point, such as ⟨U+202E⟩. These characters reorder
+// the text around them, so a name "\u202Egnp.exe" would read as "exe.png".
+// Pages pass user-supplied text through it; form fields keep the raw value
+// so that a save does not change it.
+func showBidiControls(s string) string {
+	if !strings.ContainsFunc(s, isBidiControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isBidiControl(r) {
+			fmt.Fprintf(&b, "⟨U+%04X⟩", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// isBidiControl reports whether r is a directional mark (U+200E, U+200F),
+// embedding or override (U+202A to U+202E) or isolate (U+2066 to U+2069).
+func isBidiControl(r rune) bool {
+	return r == '\u200E' || r == '\u200F' || (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069')
 }
 
 // render writes a whole page: the layout filled with the page's blocks.

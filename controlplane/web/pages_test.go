@@ -1,0 +1,70 @@
+package web_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/ferryhq/ferry/controlplane/admin"
+	"github.com/ferryhq/ferry/protocol"
+)
+
+// The pages escape "+" as &#43;, so ⟨U+202E⟩ reads ⟨U&#43;202E⟩ in the HTML.
+func TestBidiControlsShownInPages(t *testing.T) {
+	e := newJobsEnv(t)
+	if _, err := e.env.Admin.CreateConnection(e.ctx, admin.CreateConnectionRequest{
+		Name: "spoof", Type: "sqlite", Path: "/data/'\u202Egnp.exe'"}); err != nil {
+		t.Fatalf("CreateConnection: %v", err)
+	}
+	r := e.b.get("/connections")
+	mustContain(t, r.Body, "/data/&#39;⟨U&#43;202E⟩gnp.exe&#39;")
+	mustNotContain(t, r.Body, "\u202E")
+
+	job := e.run(protocol.JobPreview)
+	pod, epoch := e.start(job)
+	sendLogs(t, pod, job.ID, epoch, protocol.LogLine{Seq: 1, Time: e.clk.Now(), Level: "info", Message: "read \u2067file\u2069 \u200F"})
+	if err := pod.SendPreview(e.ctx, job.ID, protocol.PreviewRequest{Epoch: epoch,
+		Columns: []protocol.Column{{Name: "name", Type: "string"}},
+		Rows:    [][]json.RawMessage{{json.RawMessage(`"\u202Atxt.exe\u202C"`)}}}); err != nil {
+		t.Fatalf("SendPreview: %v", err)
+	}
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, "⟨U&#43;202A⟩txt.exe⟨U&#43;202C⟩", "read ⟨U&#43;2067⟩file⟨U&#43;2069⟩ ⟨U&#43;200F⟩")
+	for _, c := range []string{"\u202A", "\u202C", "\u2067", "\u2069", "\u200F"} {
+		if strings.Contains(r.Body, c) {
+			t.Errorf("job page has the raw character %U", []rune(c)[0])
+		}
+	}
+}
+
+func TestPreviewLongCellShortened(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobPreview)
+	pod, epoch := e.start(job)
+	long := strings.Repeat("ab", 4650) // 9,300 characters
+	medium := strings.Repeat("é", 300)
+	cells, err := json.Marshal([]string{long, medium, "short"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var row []json.RawMessage
+	if err := json.Unmarshal(cells, &row); err != nil {
+		t.Fatal(err)
+	}
+	if err := pod.SendPreview(e.ctx, job.ID, protocol.PreviewRequest{Epoch: epoch,
+		Columns: []protocol.Column{{Name: "a", Type: "string"}, {Name: "b", Type: "string"}, {Name: "c", Type: "string"}},
+		Rows:    [][]json.RawMessage{row}}); err != nil {
+		t.Fatalf("SendPreview: %v", err)
+	}
+
+	r := e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, strings.Repeat("ab", 100)+"…", "(9,300 characters)",
+		`title="`+medium+`"`, strings.Repeat("é", 200)+"…", "(300 characters)", "<td>short</td>")
+	mustNotContain(t, r.Body, strings.Repeat("ab", 101), strings.Repeat("é", 201)+"…")
+	if len(r.Body) > 20000 {
+		t.Errorf("job page is %d bytes, want the long value left out", len(r.Body))
+	}
+
+	e.b.lang = "ja"
+	mustContain(t, e.b.get("/jobs/"+job.ID).Body, "（全9,300文字）")
+}

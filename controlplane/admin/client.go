@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -239,6 +240,27 @@ func (c *Client) JobProgress(ctx context.Context, jobID string) (ProgressRespons
 	var out ProgressResponse
 	err := c.do(ctx, http.MethodGet, expand(PathJobProgress, "jobID", jobID), nil, nil, &out)
 	return out, err
+}
+
+// RevokeWebSession records that the web UI session id was signed out, so
+// that every control plane sharing the database rejects it until expiresAt.
+func (c *Client) RevokeWebSession(ctx context.Context, id string, expiresAt time.Time) error {
+	return c.do(ctx, http.MethodPost, PathWebSessionsRevoked, nil, RevokeWebSessionRequest{ID: id, ExpiresAt: expiresAt}, nil)
+}
+
+// WebSessionRevoked reports whether the web UI session id was signed out
+// and has not expired since.
+func (c *Client) WebSessionRevoked(ctx context.Context, id string) (bool, error) {
+	var out RevokedWebSession
+	err := c.do(ctx, http.MethodGet, expand(PathWebSessionRevoked, "sessionID", id), nil, nil, &out)
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func setIf(q url.Values, key, value string) {

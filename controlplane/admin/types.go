@@ -41,8 +41,36 @@ const (
 	// ProgressResponse.
 	PathJobProgress = "/api/v1/jobs/{jobID}/progress"
 	PathRunners     = "/api/v1/runners"
-	PathHealth      = "/healthz"
+	// PathWebSessionsRevoked records a web UI sign-out: POST takes a
+	// RevokeWebSessionRequest and returns 204 No Content. The web UI
+	// calls it so that every replica sharing the database rejects the
+	// signed-out session, also after a restart.
+	PathWebSessionsRevoked = "/api/v1/web-sessions/revoked"
+	// PathWebSessionRevoked is one revoked web UI session: GET returns a
+	// RevokedWebSession, or 404 when the session was not signed out.
+	PathWebSessionRevoked = "/api/v1/web-sessions/revoked/{sessionID}"
+	PathHealth            = "/healthz"
 )
+
+// MaxWebSessionIDLength is the longest web UI session ID that
+// PathWebSessionsRevoked accepts.
+const MaxWebSessionIDLength = 128
+
+// RevokeWebSessionRequest records that a web UI session was signed out.
+type RevokeWebSessionRequest struct {
+	// ID is the session's ID from its cookie: 1 to MaxWebSessionIDLength
+	// letters, digits, '-' or '_'.
+	ID string `json:"id"`
+	// ExpiresAt is when the session ends anyway; the control plane deletes
+	// the record after this time. Required.
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// RevokedWebSession is a web UI session that was signed out.
+type RevokedWebSession struct {
+	ID        string    `json:"id"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
 
 // namePattern is the rule for the names of clusters, connections and
 // transfer configurations.

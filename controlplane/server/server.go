@@ -203,6 +203,8 @@ func (s *Server) routes() http.Handler {
 	s.adminRoute(mux, "GET "+admin.PathJobLogs, s.handleJobLogsAdmin)
 	s.adminRoute(mux, "GET "+admin.PathJobProgress, s.handleJobProgressAdmin)
 	s.adminRoute(mux, "GET "+admin.PathRunners, s.handleListRunners)
+	s.adminRoute(mux, "POST "+admin.PathWebSessionsRevoked, s.handleRevokeWebSession)
+	s.adminRoute(mux, "GET "+admin.PathWebSessionRevoked, s.handleGetRevokedWebSession)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))

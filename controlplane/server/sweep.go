@@ -11,8 +11,9 @@ import (
 
 // Sweep ends what time has ended: it requeues (or fails) assignments whose
 // lease expired, marks silent runners OFFLINE and fails their jobs, fails
-// jobs whose engine result never came, and fails interrupted jobs whose
-// runner never sent a final status. Run calls it every
+// jobs whose engine result never came, fails interrupted jobs whose
+// runner never sent a final status, and deletes the revocations of expired
+// web UI sessions. Run calls it every
 // SweepInterval; tests call it after moving a fake clock.
 func (s *Server) Sweep(ctx context.Context) error {
 	if err := s.expireLeases(ctx); err != nil {
@@ -26,6 +27,9 @@ func (s *Server) Sweep(ctx context.Context) error {
 	}
 	if err := s.failInterruptedRuns(ctx); err != nil {
 		return fmt.Errorf("failed to end interrupted jobs without a final status: %w", err)
+	}
+	if err := s.deleteExpiredWebSessions(ctx); err != nil {
+		return fmt.Errorf("failed to delete the revocations of expired web sessions: %w", err)
 	}
 	return nil
 }

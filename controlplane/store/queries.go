@@ -101,6 +101,18 @@ type Querier interface {
 	// CreateSetting stores a setting, or returns ErrDuplicate when one of
 	// that name exists, so concurrent replicas keep the first value.
 	CreateSetting(ctx context.Context, name, value string) error
+
+	// RevokeWebSession records that the web UI session id was signed out.
+	// expiresAt is when the session ends anyway. Revoking a revoked
+	// session again changes nothing.
+	RevokeWebSession(ctx context.Context, id string, expiresAt time.Time) error
+	// GetRevokedWebSession returns the expiry of a revoked web UI session,
+	// or ErrNotFound when the session was not revoked (or its row was
+	// deleted after it expired).
+	GetRevokedWebSession(ctx context.Context, id string) (time.Time, error)
+	// DeleteExpiredWebSessions deletes the revocations of sessions that
+	// expired at or before the given time and returns how many it deleted.
+	DeleteExpiredWebSessions(ctx context.Context, before time.Time) (int64, error)
 }
 
 // runner is the method set that *sql.DB and *sql.Tx share.
@@ -763,4 +775,30 @@ func (q queries) GetSetting(ctx context.Context, name string) (string, error) {
 func (q queries) CreateSetting(ctx context.Context, name, value string) error {
 	_, err := q.exec(ctx, "INSERT INTO settings (name, value) VALUES (?, ?)", name, value)
 	return err
+}
+
+// Revoked web UI sessions. Expiries are stored in Unix seconds, the
+// resolution of the session cookie's own expiry.
+
+func (q queries) RevokeWebSession(ctx context.Context, id string, expiresAt time.Time) error {
+	_, err := q.exec(ctx, "INSERT INTO web_sessions_revoked (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+		id, expiresAt.Unix())
+	return err
+}
+
+func (q queries) GetRevokedWebSession(ctx context.Context, id string) (time.Time, error) {
+	var expires int64
+	err := q.queryRow(ctx, "SELECT expires_at FROM web_sessions_revoked WHERE id = ?", id).Scan(&expires)
+	if err != nil {
+		return time.Time{}, notFound(err)
+	}
+	return time.Unix(expires, 0).UTC(), nil
+}
+
+func (q queries) DeleteExpiredWebSessions(ctx context.Context, before time.Time) (int64, error) {
+	res, err := q.exec(ctx, "DELETE FROM web_sessions_revoked WHERE expires_at <= ?", before.Unix())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }

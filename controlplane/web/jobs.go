@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferryhq/ferry/controlplane/admin"
 	"github.com/ferryhq/ferry/protocol"
+	"github.com/ferryhq/ferry/protocol/client"
 )
 
 // jobRoutes registers the jobs list, the job detail page with its live log,
@@ -222,7 +223,7 @@ func (ui *UI) handleJobs(w http.ResponseWriter, r *http.Request) {
 			ui.apiFailure(w, r, err)
 			return
 		}
-		data.Error = msg
+		data.Error = data.filterRefusal(err, msg)
 		ui.render(w, r, "jobs", http.StatusUnprocessableEntity, data)
 		return
 	}
@@ -231,6 +232,25 @@ func (ui *UI) handleJobs(w http.ResponseWriter, r *http.Request) {
 		data.StreamURL += "?" + r.URL.RawQuery
 	}
 	ui.render(w, r, "jobs", http.StatusOK, data)
+}
+
+// filterRefusal words the admin API's refusal of the filter. An unknown
+// configuration or cluster, such as one in an old bookmark, gets a
+// catalogue message; anything else shows the API's message.
+func (d *jobsPage) filterRefusal(err error, msg string) string {
+	if client.StatusCode(err) == http.StatusNotFound {
+		if d.Filter.Config != "" && !slices.ContainsFunc(d.Configs, func(c admin.Config) bool {
+			return c.ID == d.Filter.Config || c.Name == d.Filter.Config
+		}) {
+			return d.T("jobs.filter.unknownConfig", "Name", showBidiControls(d.Filter.Config))
+		}
+		if d.Filter.Cluster != "" && !slices.ContainsFunc(d.Clusters, func(c admin.Cluster) bool {
+			return c.ID == d.Filter.Cluster || c.Name == d.Filter.Cluster
+		}) {
+			return d.T("jobs.filter.unknownCluster", "Name", showBidiControls(d.Filter.Cluster))
+		}
+	}
+	return d.apiText(msg)
 }
 
 // loadJobRows lists the jobs that match data.Filter into data.Jobs.

@@ -389,7 +389,7 @@ func TestJobsListTimeZone(t *testing.T) {
 
 	e.b.lang = "ja"
 	r = e.b.get("/jobs?tz=540")
-	mustContain(t, r.Body, "日時はブラウザのタイムゾーンで指定します。")
+	mustContain(t, r.Body, "日時はブラウザーのタイムゾーンで指定します。")
 	mustNotContain(t, r.Body, "⟦")
 }
 
@@ -462,8 +462,8 @@ func TestJobsListBadFilters(t *testing.T) {
 		{"bad from", url.Values{"from": {"yesterday"}}, []string{"&#34;yesterday&#34; is not a date and time", `value="yesterday"`}},
 		{"bad to", url.Values{"to": {"2026-13-01T00:00"}}, []string{"&#34;2026-13-01T00:00&#34; is not a date and time"}},
 		{"to before from", url.Values{"from": {"2026-03-02T00:00"}, "to": {"2026-03-01T00:00"}}, []string{"must be later than"}},
-		{"unknown cluster", url.Values{"cluster": {"nowhere"}}, []string{"nowhere", "not found", `id="job-filters-error"`}},
-		{"unknown config", url.Values{"config": {"nothing"}}, []string{"nothing", "not found", `id="job-filters-error"`}},
+		{"unknown cluster", url.Values{"cluster": {"nowhere"}}, []string{"There is no cluster named &#34;nowhere&#34;", `id="job-filters-error"`}},
+		{"unknown config", url.Values{"config": {"nothing"}}, []string{"There is no configuration named &#34;nothing&#34;: it may have been renamed or deleted", `id="job-filters-error"`}},
 		{"markup in state", url.Values{"state": {`<b>x</b>`}}, []string{"&lt;b&gt;x&lt;/b&gt;"}},
 	}
 	for _, tc := range cases {
@@ -483,6 +483,9 @@ func TestJobsListBadFilters(t *testing.T) {
 		t.Fatalf("ja: status %d, want 422", r.Status)
 	}
 	mustContain(t, r.Body, "「yesterday」は日時として読み取れません", "正しくない絞り込み条件があります")
+	r = e.b.get("/jobs?config=nope")
+	mustContain(t, r.Body, "転送設定「nope」はありません")
+	mustNotContain(t, r.Body, "not found")
 
 	s := e.b.openStreamStatus("/jobs/events?state=bogus")
 	if s != http.StatusBadRequest {

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -67,4 +68,32 @@ func TestPreviewLongCellShortened(t *testing.T) {
 
 	e.b.lang = "ja"
 	mustContain(t, e.b.get("/jobs/"+job.ID).Body, "（全9,300文字）")
+}
+
+func TestJobReasonLocalized(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	e.start(job)
+	if r := e.b.post("/jobs/"+job.ID+"/cancel", nil); r.Status != http.StatusSeeOther {
+		t.Fatalf("cancel: status %d, want 303", r.Status)
+	}
+	r := e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `id="job-reason-text">Cancelled by a user.<`)
+	mustNotContain(t, r.Body, "admin API", `id="job-reason-message"`)
+	e.b.lang = "ja"
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, "ユーザーがキャンセルしました。")
+	mustNotContain(t, r.Body, "admin API")
+
+	failed := e.run(protocol.JobTransfer)
+	_, epoch := e.start(failed)
+	e.report(failed.ID, protocol.JobStatusRequest{Epoch: epoch, Phase: protocol.PhaseFailed,
+		Reason: protocol.ReasonEngineFailed, Message: "source table \"items\" not found"})
+	r = e.b.get("/jobs/" + failed.ID)
+	mustContain(t, r.Body, "転送エンジンが失敗を報告しました。",
+		`id="job-reason-message">コントロールプレーンからのメッセージ（英語）: source table &#34;items&#34; not found<`)
+	e.b.lang = "en"
+	r = e.b.get("/jobs/" + failed.ID)
+	mustContain(t, r.Body, "The transfer engine reported a failure.",
+		`id="job-reason-message">source table &#34;items&#34; not found<`)
 }

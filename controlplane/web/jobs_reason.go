@@ -1,0 +1,43 @@
+package web
+
+import (
+	"slices"
+
+	"github.com/ferryhq/ferry/controlplane/admin"
+	"github.com/ferryhq/ferry/protocol"
+)
+
+// jobReasons are the reasons the control plane and runners end a job with,
+// each explained by the catalogue message jobs.reason.<reason>. Reasons the
+// operator reports, such as OOMKilled, have no message and show as they are.
+var jobReasons = []string{
+	protocol.ReasonLostByRunner,
+	protocol.ReasonRunnerOffline,
+	protocol.ReasonLeaseExpired,
+	protocol.ReasonEngineFailed,
+	protocol.ReasonResultMissing,
+	protocol.ReasonCancelRequested,
+	protocol.ReasonJobNotFound,
+	protocol.ReasonJobFinished,
+	protocol.ReasonSuperseded,
+}
+
+// JobReasonText returns the explanation of a job's reason in the view's
+// language, or "" for a reason the catalogue does not explain.
+func (v *view) JobReasonText(reason string) string {
+	if !slices.Contains(jobReasons, reason) {
+		return ""
+	}
+	return v.T("jobs.reason." + reason)
+}
+
+// JobMessage returns the message of an ended job as the page shows it
+// below the explanation: under the lead-in that marks the control plane's
+// English, and nothing for a cancel by a user, whose message names the
+// admin API even when the user cancelled in the UI.
+func (v *view) JobMessage(job admin.Job) string {
+	if job.Message == "" || job.Reason == protocol.ReasonCancelRequested {
+		return ""
+	}
+	return v.apiText(job.Message)
+}

@@ -97,3 +97,29 @@ func TestJobReasonLocalized(t *testing.T) {
 	mustContain(t, r.Body, "The transfer engine reported a failure.",
 		`id="job-reason-message">source table &#34;items&#34; not found<`)
 }
+
+func TestLiveStatusTexts(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	for _, path := range []string{"/jobs", "/jobs/" + job.ID, "/clusters/tokyo"} {
+		r := e.b.get(path)
+		mustContain(t, r.Body, `<span id="live-status" aria-live="polite" data-text-on="Updating live" data-text-off="Live updates paused; reconnecting">`)
+	}
+	e.b.lang = "ja"
+	mustContain(t, e.b.get("/jobs").Body, `data-text-on="自動更新中"`)
+}
+
+func TestJobEmptyLogWording(t *testing.T) {
+	e := newJobsEnv(t)
+	job := e.run(protocol.JobTransfer)
+	r := e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `data-empty="No log lines yet."`, `data-empty-ended="This job wrote no log lines."`)
+
+	if r := e.b.post("/jobs/"+job.ID+"/cancel", nil); r.Status != http.StatusSeeOther {
+		t.Fatalf("cancel: status %d, want 303", r.Status)
+	}
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `data-empty="This job wrote no log lines."`)
+	e.b.lang = "ja"
+	mustContain(t, e.b.get("/jobs/"+job.ID).Body, `data-empty="このジョブはログを出力しませんでした。"`)
+}

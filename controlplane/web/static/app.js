@@ -29,12 +29,17 @@
     const url = root.dataset.stream;
     const status = document.getElementById("live-status");
     const source = new EventSource(url);
-    source.addEventListener("open", function () {
-      if (status) { status.dataset.live = "on"; }
-    });
-    source.addEventListener("error", function () {
-      if (status) { status.dataset.live = "off"; }
-    });
+    // setLive shows the stream's state in the indicator's text as well
+    // as its colour: data-text-on while connected, data-text-off while the
+    // browser reconnects.
+    const setLive = function (state) {
+      if (!status) { return; }
+      status.dataset.live = state;
+      const text = state === "on" ? status.dataset.textOn : status.dataset.textOff;
+      if (text && status.textContent !== text) { status.textContent = text; }
+    };
+    source.addEventListener("open", function () { setLive("on"); });
+    source.addEventListener("error", function () { setLive("off"); });
     source.addEventListener("update", function (ev) {
       const u = JSON.parse(ev.data);
       const target = document.getElementById(u.target);
@@ -53,6 +58,10 @@
     source.addEventListener("done", function () {
       source.close();
       if (status) { status.dataset.live = "done"; }
+      // An ended job's empty log says that it wrote none, not "yet".
+      root.querySelectorAll("[data-empty-ended]").forEach(function (el) {
+        el.dataset.empty = el.dataset.emptyEnded;
+      });
     });
   }
 

@@ -71,11 +71,12 @@ type instance struct {
 }
 
 type config struct {
-	clock     clock.Clock
-	dsn       string
-	logger    *slog.Logger
-	key       string
-	serverOpt func(*server.Options)
+	clock      clock.Clock
+	dsn        string
+	logger     *slog.Logger
+	key        string
+	adminToken string
+	serverOpt  func(*server.Options)
 }
 
 // Option configures Start.
@@ -92,6 +93,11 @@ func WithDSN(dsn string) Option { return func(c *config) { c.dsn = dsn } }
 // WithEncryptionKey seals connection passwords with key, a base64 key such
 // as another Env's EncryptionKey, instead of a new random key.
 func WithEncryptionKey(key string) Option { return func(c *config) { c.key = key } }
+
+// WithAdminToken uses token as the admin token, such as another Env's
+// AdminToken, instead of a new random one. Two Envs on one database need
+// the same token for the web UI's session cookies to work on both.
+func WithAdminToken(token string) Option { return func(c *config) { c.adminToken = token } }
 
 // WithLogger sends the server's logs to l. By default they go to t.Log at
 // info level.
@@ -133,9 +139,11 @@ func Start(t testing.TB, opts ...Option) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adminToken, err := secrets.NewToken("ferry_admin_")
-	if err != nil {
-		t.Fatal(err)
+	adminToken := cfg.adminToken
+	if adminToken == "" {
+		if adminToken, err = secrets.NewToken("ferry_admin_"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e := &Env{AdminToken: adminToken, Clock: cfg.clock, DSN: cfg.dsn, EncryptionKey: keyText, t: t, cfg: cfg, sealer: sealer, addr: "127.0.0.1:0"}
 	if err := e.start(); err != nil {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -9,7 +10,7 @@ import (
 
 func TestSessionExpires(t *testing.T) {
 	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	s := newSessions("admin-token", time.Hour, func() time.Time { return now })
+	s := newSessions("admin-token", time.Hour, func() time.Time { return now }, newMemoryRevocations())
 	rec := httptest.NewRecorder()
 	if !s.signIn(rec, "admin-token") {
 		t.Fatal("the right token was refused")
@@ -29,7 +30,7 @@ func TestSessionExpires(t *testing.T) {
 
 func TestRevokedSessionsArePurged(t *testing.T) {
 	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	s := newSessions("admin-token", time.Hour, func() time.Time { return now })
+	s := newSessions("admin-token", time.Hour, func() time.Time { return now }, newMemoryRevocations())
 	signedIn := func() *http.Request {
 		rec := httptest.NewRecorder()
 		if !s.signIn(rec, "admin-token") {
@@ -43,7 +44,9 @@ func TestRevokedSessionsArePurged(t *testing.T) {
 	}
 
 	first := signedIn()
-	s.signOut(httptest.NewRecorder(), first)
+	if err := s.signOut(httptest.NewRecorder(), first); err != nil {
+		t.Fatal(err)
+	}
 	if _, ok := s.read(first); ok {
 		t.Fatal("a signed-out session was accepted")
 	}
@@ -54,7 +57,9 @@ func TestRevokedSessionsArePurged(t *testing.T) {
 	// Once the first session has expired, the next sign-out drops it.
 	now = now.Add(time.Hour)
 	second := signedIn()
-	s.signOut(httptest.NewRecorder(), second)
+	if err := s.signOut(httptest.NewRecorder(), second); err != nil {
+		t.Fatal(err)
+	}
 	if _, ok := s.read(second); ok {
 		t.Fatal("the second signed-out session was accepted")
 	}
@@ -65,14 +70,14 @@ func TestRevokedSessionsArePurged(t *testing.T) {
 
 func TestNewAdminTokenEndsSessions(t *testing.T) {
 	now := func() time.Time { return time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC) }
-	old := newSessions("old-token", time.Hour, now)
+	old := newSessions("old-token", time.Hour, now, newMemoryRevocations())
 	rec := httptest.NewRecorder()
 	old.signIn(rec, "old-token")
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	for _, c := range rec.Result().Cookies() {
 		req.AddCookie(c)
 	}
-	if _, ok := newSessions("new-token", time.Hour, now).read(req); ok {
+	if _, ok := newSessions("new-token", time.Hour, now, newMemoryRevocations()).read(req); ok {
 		t.Fatal("a session signed with the old admin token was accepted after a token change")
 	}
 }
@@ -90,5 +95,69 @@ func TestSafeNext(t *testing.T) {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// memoryRevocations is a revocationStore in memory, standing in for the
+// admin API in unit tests of the session cache.
+type memoryRevocations struct {
+	revoked map[string]time.Time
+	lookups int
+}
+
+func newMemoryRevocations() *memoryRevocations {
+	return &memoryRevocations{revoked: map[string]time.Time{}}
+}
+
+func (m *memoryRevocations) RevokeWebSession(_ context.Context, id string, expiresAt time.Time) error {
+	m.revoked[id] = expiresAt
+	return nil
+}
+
+func (m *memoryRevocations) WebSessionRevoked(_ context.Context, id string) (bool, error) {
+	m.lookups++
+	_, ok := m.revoked[id]
+	return ok, nil
+}
+
+func TestValidAnswerReusedBriefly(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	store := newMemoryRevocations()
+	s := newSessions("admin-token", time.Hour, func() time.Time { return now }, store)
+	rec := httptest.NewRecorder()
+	s.signIn(rec, "admin-token")
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	for _, c := range rec.Result().Cookies() {
+		req.AddCookie(c)
+	}
+	var sess session
+	if err := s.codec.Decode(sessionCookie, rec.Result().Cookies()[0].Value, &sess); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, ok := s.read(req); !ok {
+		t.Fatal("a fresh session was refused")
+	}
+	// Another replica signs the session out. Within revocationRecheck the
+	// cached answer stands; after it, the sign-out takes effect here.
+	store.revoked[sess.ID] = now.Add(time.Hour)
+	now = now.Add(revocationRecheck - time.Millisecond)
+	if _, ok := s.read(req); !ok {
+		t.Errorf("session refused before revocationRecheck passed; want the cached answer")
+	}
+	if store.lookups != 1 {
+		t.Errorf("store lookups = %d, want 1", store.lookups)
+	}
+	now = now.Add(time.Millisecond)
+	if _, ok := s.read(req); ok {
+		t.Fatal("a session signed out on another replica was accepted after revocationRecheck")
+	}
+	// The sign-out is cached until the session expires.
+	now = now.Add(30 * time.Minute)
+	if _, ok := s.read(req); ok {
+		t.Fatal("a signed-out session was accepted")
+	}
+	if store.lookups != 2 {
+		t.Errorf("store lookups = %d, want 2", store.lookups)
 	}
 }

@@ -89,7 +89,10 @@ func (ui *UI) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		ui.forbidden(w, r)
 		return
 	}
-	ui.sessions.signOut(w, r)
+	if err := ui.sessions.signOut(w, r); err != nil {
+		ui.apiFailure(w, r, err)
+		return
+	}
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }
 

@@ -25,8 +25,8 @@ type poll func(r *http.Request) (updates []update, done bool, err error)
 
 // stream serves Server-Sent Events: it calls look every StreamInterval and
 // sends each update whose HTML differs from what was sent for its target
-// before, until the browser hangs up, look reports done or UI.Close is
-// called. Every replica serves its own streams from the shared store, so a
+// before, until the browser hangs up, look reports done, UI.Close is
+// called or the session ends. Every replica serves its own streams from the shared store, so a
 // browser may reconnect to any of them.
 func (ui *UI) stream(w http.ResponseWriter, r *http.Request, look poll) {
 	flusher, ok := w.(http.Flusher)
@@ -46,7 +46,10 @@ func (ui *UI) stream(w http.ResponseWriter, r *http.Request, look poll) {
 	sent := map[string]string{}
 	ticker := time.NewTicker(ui.opts.StreamInterval)
 	defer ticker.Stop()
-	for {
+	for tick := 1; ; tick++ {
+		if tick%streamSessionCheckTicks == 0 && !ui.streamSessionValid(r) {
+			return
+		}
 		updates, done, err := look(r)
 		if err != nil {
 			if r.Context().Err() != nil {
@@ -94,4 +97,25 @@ func (ui *UI) stream(w http.ResponseWriter, r *http.Request, look poll) {
 		case <-ticker.C:
 		}
 	}
+}
+
+// streamSessionCheckTicks is how many looks a stream makes between checks
+// of its session, so that a sign-out, even on another replica, or the
+// session's expiry also ends the streams that are open.
+const streamSessionCheckTicks = 3
+
+// streamSessionValid reports whether the stream's session is still signed
+// in and not expired. When it is not, the stream ends; the browser's
+// reconnection is then rejected, and reloading the page leads to the
+// sign-in page.
+func (ui *UI) streamSessionValid(r *http.Request) bool {
+	_, ok, err := ui.sessions.check(r)
+	if err != nil {
+		ui.log.Warn("Live update stream ended: failed to check its session; the browser will reconnect", "path", r.URL.Path, "error", err)
+		return false
+	}
+	if !ok {
+		ui.log.Info("Live update stream ended: its session was signed out or expired", "path", r.URL.Path)
+	}
+	return ok
 }

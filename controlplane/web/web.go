@@ -112,7 +112,7 @@ func New(opts Options) (*UI, error) {
 		api:         opts.API,
 		log:         opts.Logger,
 		opts:        opts,
-		sessions:    newSessions(opts.AdminToken, opts.SessionTTL, opts.Now),
+		sessions:    newSessions(opts.AdminToken, opts.SessionTTL, opts.Now, opts.API),
 		signInLimit: newSignInLimiter(opts.Now),
 		i18n:        cat,
 		pages:       pages,
@@ -176,7 +176,11 @@ func (ui *UI) page(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 			ui.notFound(w, r)
 			return
 		}
-		sess, ok := ui.sessions.read(r)
+		sess, ok, err := ui.sessions.check(r)
+		if err != nil {
+			ui.apiFailure(w, r, err)
+			return
+		}
 		if !ok {
 			if r.Method == http.MethodGet && r.Header.Get("Accept") != "text/event-stream" {
 				http.Redirect(w, r, signInURL(r.URL.RequestURI()), http.StatusSeeOther)

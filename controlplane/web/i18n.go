@@ -264,13 +264,16 @@ func (v *view) Since(t any) string {
 	return v.T("common.ago", "Duration", v.Duration(d))
 }
 
-// LangURL is the current page with the language switched to lang.
+// LangURL is the current page with the language switched to lang. It
+// drops the notice parameter, so that a message shown once after a
+// redirect does not come back on the switch.
 func (v *view) LangURL(lang string) string {
 	u, err := url.Parse(v.Path)
 	if err != nil {
 		return "/?lang=" + url.QueryEscape(lang)
 	}
 	q := u.Query()
+	q.Del("notice")
 	q.Set("lang", lang)
 	u.RawQuery = q.Encode()
 	return u.RequestURI()

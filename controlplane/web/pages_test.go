@@ -123,3 +123,23 @@ func TestJobEmptyLogWording(t *testing.T) {
 	e.b.lang = "ja"
 	mustContain(t, e.b.get("/jobs/"+job.ID).Body, `data-empty="このジョブはログを出力しませんでした。"`)
 }
+
+func TestLanguageSwitchDropsNotice(t *testing.T) {
+	e := newJobsEnv(t)
+	r := e.b.get("/clusters/tokyo?notice=created&x=1")
+	mustContain(t, r.Body, `href="/clusters/tokyo?lang=ja&amp;x=1"`)
+	mustNotContain(t, r.Body, "notice=created&amp;lang")
+}
+
+func TestTokenPageCodeSpans(t *testing.T) {
+	b := startUI(t)
+	for _, lang := range []string{"en", "ja"} {
+		b.env.CreateCluster(t, "c-"+lang)
+		b.lang = lang
+		r := createToken(t, b, "c-"+lang)
+		if lang == "en" {
+			mustContain(t, r.Body, "<code>read -rs</code>")
+		}
+		mustNotContain(t, r.Body, "`")
+	}
+}

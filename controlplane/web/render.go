@@ -61,6 +61,27 @@ var funcs = template.FuncMap{
 		return min(100, part*100/whole)
 	},
 	"visible": showBidiControls,
+	"code":    codeSpans,
+}
+
+// codeSpans escapes a catalogue message and shows each `quoted` part of it
+// as <code>, as Markdown does, so that messages can name commands without
+// markup of their own.
+func codeSpans(msg string) template.HTML {
+	parts := strings.Split(msg, "`")
+	if len(parts)%2 == 0 {
+		// An unmatched backtick: show the text as it is.
+		return template.HTML(template.HTMLEscapeString(msg))
+	}
+	var b strings.Builder
+	for i, p := range parts {
+		if i%2 == 1 {
+			b.WriteString("<code>" + template.HTMLEscapeString(p) + "</code>")
+			continue
+		}
+		b.WriteString(template.HTMLEscapeString(p))
+	}
+	return template.HTML(b.String())
 }
 
 // showBidiControls returns s with every bidirectional control character

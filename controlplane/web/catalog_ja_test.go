@@ -20,6 +20,8 @@ var jaStyleRules = []struct {
 	{"use a full-width ？ in Japanese", regexp.MustCompile(`[\p{Han}\p{Hiragana}\p{Katakana}ー]\?`)},
 	{"write no space between a number and its unit",
 		regexp.MustCompile(`(\d|\}\}) (秒|分|時間|行|件|個|文字|回|つ|本)`)},
+	{"end ブラウザー, サーバー, ユーザー and the like with ー, as in クラスター",
+		regexp.MustCompile(`(ブラウザ|サーバ|ユーザ|パラメータ|ドライバ|クラスタ|フィルタ|コンピュータ|ヘッダ|フォルダ)([^ー]|$)`)},
 	{"quote characters as 「.」, not '.'", regexp.MustCompile(`'[._-]'`)},
 	{"call the ends 転送元 and 転送先, the position 最終レコード",
 		regexp.MustCompile(`出力先|書き込み先|読み込み元|最終レコード位置`)},

@@ -43,6 +43,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	maxAttempts := fs.Int("max-attempts", server.DefaultMaxAttempts, "assignments of a job before an expired lease fails it")
 	webUI := fs.Bool("web", true, "serve the web UI at / (sign in with the admin token)")
 	publicURL := fs.String("public-url", "", "URL runners use to reach the control plane, shown in the web UI's install commands (default: the scheme and host of the browser's request)")
+	var trustedProxies listFlag
+	fs.Var(&trustedProxies, "trusted-proxy", "reverse proxy in front of the web UI, as a CIDR prefix or an IP address; repeat it or separate values with commas. Requests from these addresses take the client address from X-Forwarded-For for the sign-in limit and logs")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,7 +98,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	var ui *web.UI
 	if *webUI {
 		ui, err = web.New(web.Options{API: admin.NewHandlerClient(handler, adminToken), AdminToken: adminToken, Logger: logger,
-			PublicURL: *publicURL})
+			PublicURL: *publicURL, TrustedProxies: trustedProxies})
 		if err != nil {
 			_ = ln.Close()
 			return err
@@ -179,4 +181,18 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("invalid --log-format %q; use text or json", format)
+}
+
+// listFlag is a flag that may be repeated and takes comma-separated values.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(value string) error {
+	for v := range strings.SplitSeq(value, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
 }

@@ -1,9 +1,11 @@
 package web
 
 import (
+	"fmt"
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -54,12 +56,12 @@ func (ui *UI) handleSignInForm(w http.ResponseWriter, r *http.Request) {
 func (ui *UI) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	next := safeNext(r.PostFormValue("next"))
-	attempt, wait := ui.signInLimit.reserve(clientAddr(r))
+	attempt, wait := ui.signInLimit.reserve(ui.clientAddr(r))
 	if wait > 0 {
 		// The token is not checked, so guessing faster than the limit
 		// learns nothing.
 		if attempt.firstRefusal() {
-			ui.log.Warn("Sign-in attempts limited after repeated wrong admin tokens", "clientAddr", clientAddr(r))
+			ui.log.Warn("Sign-in attempts limited after repeated wrong admin tokens", "clientAddr", ui.clientAddr(r))
 		}
 		seconds := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(seconds))
@@ -69,7 +71,7 @@ func (ui *UI) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ui.sessions.signIn(w, r.PostFormValue("token")) {
-		ui.log.Warn("Sign-in refused: wrong admin token", "remoteAddr", r.RemoteAddr)
+		ui.log.Warn("Sign-in refused: wrong admin token", "clientAddr", ui.clientAddr(r), "remoteAddr", r.RemoteAddr)
 		v := ui.newView(r, "")
 		ui.render(w, r, "signin", http.StatusUnauthorized, signInData{view: v, Next: next, Error: v.T("signin.wrongToken"),
 			PlainHTTP: cookieWillBeDropped(r)})
@@ -77,7 +79,7 @@ func (ui *UI) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	// Only failed sign-ins count against the limit.
 	attempt.cancel()
-	ui.log.Info("Admin signed in to the web UI", "remoteAddr", r.RemoteAddr)
+	ui.log.Info("Admin signed in to the web UI", "clientAddr", ui.clientAddr(r), "remoteAddr", r.RemoteAddr)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -108,10 +110,11 @@ const (
 	signInInterval = 6 * time.Second
 )
 
-// signInLimiter limits failed sign-ins per client address, the host of
-// the request's RemoteAddr. Behind a reverse proxy every client shares the
-// proxy's address, so one client's wrong guesses slow down all of them.
-// Like the revocation set, the limiters belong to this process.
+// signInLimiter limits failed sign-ins per client address (see
+// UI.clientAddr). Behind a reverse proxy that is not in
+// Options.TrustedProxies, every client shares the proxy's address, so one
+// client's wrong guesses slow down all of them. The limiters belong to
+// this process.
 type signInLimiter struct {
 	now func() time.Time
 
@@ -191,11 +194,71 @@ func (a signInAttempt) firstRefusal() bool {
 	return first
 }
 
-// clientAddr is the host of the request's remote address.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientAddr is the address of the client that sent r: the host of its
+// remote address or, when that is a trusted proxy, the right-most
+// X-Forwarded-For entry that is not a trusted proxy. Proxies append the
+// address they received a request from, so the entries right of the first
+// untrusted one were written by trusted proxies, and the ones left of it
+// may be forged by the client.
+func (ui *UI) clientAddr(r *http.Request) string {
+	peer, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		peer = r.RemoteAddr
 	}
-	return host
+	if !ui.trusted(peer) {
+		return peer
+	}
+	var hops []string
+	for _, header := range r.Header.Values("X-Forwarded-For") {
+		for hop := range strings.SplitSeq(header, ",") {
+			hops = append(hops, strings.TrimSpace(hop))
+		}
+	}
+	client := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		addr, err := netip.ParseAddr(hops[i])
+		if err != nil {
+			// A malformed entry says nothing reliable about the client.
+			break
+		}
+		client = addr.Unmap().String()
+		if !ui.trusted(client) {
+			break
+		}
+	}
+	return client
+}
+
+// trusted reports whether host is an address in Options.TrustedProxies.
+func (ui *UI) trusted(host string) bool {
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range ui.proxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseTrustedProxies parses CIDR prefixes and single addresses.
+func parseTrustedProxies(values []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range values {
+		v = strings.TrimSpace(v)
+		if prefix, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, prefix.Masked())
+			continue
+		}
+		addr, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("web: invalid trusted proxy %q: want a CIDR prefix such as 10.0.0.0/8 or an IP address such as 10.0.0.7", v)
+		}
+		addr = addr.Unmap()
+		out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+	}
+	return out, nil
 }

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -53,6 +54,12 @@ type Options struct {
 	// contain it. Empty means the scheme and host of the request, which is
 	// wrong behind a proxy that terminates TLS.
 	PublicURL string
+	// TrustedProxies are the reverse proxies in front of the UI, as CIDR
+	// prefixes such as 10.0.0.0/8 or single addresses. For a request from
+	// one of them, the client address is the right-most X-Forwarded-For
+	// entry that is not itself a trusted proxy; the sign-in limit and the
+	// sign-in logs use it. Empty means the peer address of the connection.
+	TrustedProxies []string
 }
 
 // UI serves the web pages.
@@ -63,6 +70,8 @@ type UI struct {
 	sessions *sessions
 	// signInLimit limits failed sign-ins per client address.
 	signInLimit *signInLimiter
+	// proxies are the parsed Options.TrustedProxies.
+	proxies []netip.Prefix
 	i18n        *catalog
 	pages       map[string]*page
 	handler     http.Handler
@@ -100,6 +109,10 @@ func New(opts Options) (*UI, error) {
 		}
 		opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
 	}
+	proxies, err := parseTrustedProxies(opts.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	cat, err := loadCatalog(localeFS)
 	if err != nil {
 		return nil, err
@@ -114,6 +127,7 @@ func New(opts Options) (*UI, error) {
 		opts:        opts,
 		sessions:    newSessions(opts.AdminToken, opts.SessionTTL, opts.Now, opts.API),
 		signInLimit: newSignInLimiter(opts.Now),
+		proxies:     proxies,
 		i18n:        cat,
 		pages:       pages,
 		closing:     make(chan struct{}),

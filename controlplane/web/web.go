@@ -72,9 +72,9 @@ type UI struct {
 	signInLimit *signInLimiter
 	// proxies are the parsed Options.TrustedProxies.
 	proxies []netip.Prefix
-	i18n        *catalog
-	pages       map[string]*page
-	handler     http.Handler
+	i18n    *catalog
+	pages   map[string]*page
+	handler http.Handler
 
 	// closing is closed by Close to end every live update stream.
 	closing   chan struct{}

@@ -47,9 +47,9 @@ type revocationStore interface {
 	WebSessionRevoked(ctx context.Context, id string) (bool, error)
 }
 
-// revocationRecheck is how long an answer "not signed out" from the
+// revocationRecheck is how long a "not signed out" result from the
 // revocation store is reused. A sign-out on another replica therefore
-// takes effect on this one within revocationRecheck; on the replica that
+// takes effect on this one within revocationRecheck. On the replica that
 // signs the session out, it takes effect at once.
 const revocationRecheck = 2 * time.Second
 
@@ -59,8 +59,8 @@ const revocationRecheck = 2 * time.Second
 //
 // A sign-out stores the session's ID through the admin API until the
 // session would have expired, so every replica and every restart rejects
-// the cookie. Each replica caches the IDs it knows are signed out until
-// they expire, and the IDs it found not signed out for revocationRecheck.
+// the cookie. Each replica caches the IDs found signed out until they
+// expire, and the IDs found not signed out for revocationRecheck.
 type sessions struct {
 	codec       *securecookie.SecureCookie
 	adminToken  string
@@ -183,7 +183,7 @@ func (s *sessions) isRevoked(ctx context.Context, sess session) (bool, error) {
 
 // remember caches the revocation state of a session and, at most once per
 // revocationRecheck, drops the entries that no longer matter: sessions
-// that have expired, which the cookie check rejects anyway, and answers
+// that have expired, which the cookie check rejects anyway, and lookups
 // older than revocationRecheck.
 func (s *sessions) remember(id string, revoked bool, expires time.Time) {
 	now := s.now()

@@ -218,7 +218,7 @@ func (ui *UI) clientAddr(r *http.Request) string {
 	for i := len(hops) - 1; i >= 0; i-- {
 		addr, err := netip.ParseAddr(hops[i])
 		if err != nil {
-			// A malformed entry says nothing reliable about the client.
+			// The client's address cannot be trusted past a malformed entry.
 			break
 		}
 		client = addr.Unmap().String()

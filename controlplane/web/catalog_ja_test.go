@@ -27,11 +27,56 @@ var jaStyleRules = []struct {
 		regexp.MustCompile(`出力先|書き込み先|読み込み元|最終レコード位置`)},
 }
 
+// jaStartEnd is why the jobs filter avoids 開始 and 終了.
+const jaStartEnd = "開始 and 終了 read as the job's start and end times, not as bounds on its creation time"
+
+// jaMessageRules are wordings that a native reader misread in one message,
+// each with the pattern of that wording.
+var jaMessageRules = []struct {
+	key, rule string
+	pattern   *regexp.Regexp
+}{
+	{"jobs.filter.from", jaStartEnd, regexp.MustCompile(`開始|終了`)},
+	{"jobs.filter.to", jaStartEnd, regexp.MustCompile(`開始|終了`)},
+	{"jobs.filter.toBeforeFrom", jaStartEnd, regexp.MustCompile(`開始|終了`)},
+}
+
 func TestJapaneseCatalogueStyle(t *testing.T) {
+	for key, texts := range japaneseMessages(t) {
+		for _, text := range texts {
+			for _, r := range jaStyleRules {
+				if m := r.pattern.FindString(text); m != "" {
+					t.Errorf("%q has %q: %s", key, m, r.rule)
+				}
+			}
+		}
+	}
+}
+
+func TestJapaneseMessagesReadAsMeant(t *testing.T) {
+	messages := japaneseMessages(t)
+	for _, r := range jaMessageRules {
+		texts, ok := messages[r.key]
+		if !ok {
+			t.Errorf("no Japanese message %q", r.key)
+		}
+		for _, text := range texts {
+			if m := r.pattern.FindString(text); m != "" {
+				t.Errorf("%q has %q: %s", r.key, m, r.rule)
+			}
+		}
+	}
+}
+
+// japaneseMessages reads every Japanese catalogue and returns the texts of
+// each message by key.
+func japaneseMessages(t *testing.T) map[string][]string {
+	t.Helper()
 	files, err := fs.Glob(localeFS, "locales/*.ja.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	out := map[string][]string{}
 	for _, f := range files {
 		raw, err := fs.ReadFile(localeFS, f)
 		if err != nil {
@@ -42,15 +87,10 @@ func TestJapaneseCatalogueStyle(t *testing.T) {
 			t.Fatalf("%s: %v", f, err)
 		}
 		for key, value := range msgs {
-			for _, text := range messageTexts(value) {
-				for _, r := range jaStyleRules {
-					if m := r.pattern.FindString(text); m != "" {
-						t.Errorf("%s: %q has %q: %s", f, key, m, r.rule)
-					}
-				}
-			}
+			out[key] = messageTexts(value)
 		}
 	}
+	return out
 }
 
 // messageTexts returns the text of a message, or of each plural form of a

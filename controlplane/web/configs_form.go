@@ -72,6 +72,8 @@ type connectionChoice struct {
 	ID, Name    string
 	Selected    string
 	Connections []admin.Connection
+	// Error is the message of the select's field, "" when it is valid.
+	Error string
 	// Source marks the source select, where destination-only types are
 	// disabled.
 	Source bool
@@ -80,13 +82,15 @@ type connectionChoice struct {
 // SourceChoice returns the data of the source connection select.
 func (d configFormData) SourceChoice() connectionChoice {
 	return connectionChoice{view: d.view, ID: "cfg-source-connection", Name: "source_connection",
-		Selected: d.Form.SourceConnection, Connections: d.Connections, Source: true}
+		Selected: d.Form.SourceConnection, Connections: d.Connections, Source: true,
+		Error: d.Errors["source_connection"]}
 }
 
 // DestinationChoice returns the data of the destination connection select.
 func (d configFormData) DestinationChoice() connectionChoice {
 	return connectionChoice{view: d.view, ID: "cfg-dest-connection", Name: "dest_connection",
-		Selected: d.Form.DestConnection, Connections: d.Connections}
+		Selected: d.Form.DestConnection, Connections: d.Connections,
+		Error: d.Errors["dest_connection"]}
 }
 
 // DestinationOnly reports whether the select is the source's and conn can

@@ -3,6 +3,7 @@ package web_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -142,4 +143,66 @@ func TestTokenPageCodeSpans(t *testing.T) {
 		}
 		mustNotContain(t, r.Body, "`")
 	}
+}
+
+// fieldTag returns the start tag of the element with the id.
+func fieldTag(t *testing.T, body, id string) string {
+	t.Helper()
+	i := strings.Index(body, ` id="`+id+`"`)
+	if i < 0 {
+		t.Fatalf("page has no element with id %q; page:\n%s", id, body)
+	}
+	start := strings.LastIndex(body[:i], "<")
+	end := strings.Index(body[i:], ">")
+	return body[start : i+end+1]
+}
+
+func TestFormErrorsDescribed(t *testing.T) {
+	e := newJobsEnv(t)
+
+	r := e.b.post("/clusters", url.Values{"name": {"bad name"}})
+	tag := fieldTag(t, r.Body, "cluster-name")
+	mustContain(t, tag, `aria-describedby="cluster-name-hint cluster-name-error"`, `aria-invalid="true"`)
+	mustContain(t, r.Body, `<p class="message" id="cluster-name-error">`, `id="cluster-name-hint"`)
+
+	r = e.b.post("/connections", url.Values{"name": {""}, "type": {"mysql"}, "port": {"99999"}})
+	mustContain(t, fieldTag(t, r.Body, "conn-name"), `aria-describedby="conn-name-hint conn-name-error"`, `aria-invalid="true"`)
+	mustContain(t, fieldTag(t, r.Body, "conn-port"), `aria-describedby="conn-port-hint conn-port-error"`, `aria-invalid="true"`)
+	mustContain(t, r.Body, `id="conn-name-error"`, `id="conn-port-error"`, `id="conn-name-hint"`)
+	mustNotContain(t, fieldTag(t, r.Body, "conn-path"), "aria-invalid")
+
+	r = e.b.post("/configs", url.Values{"name": {"x"}, "parallelism": {"-1"}})
+	mustContain(t, fieldTag(t, r.Body, "cfg-source-connection"), `aria-describedby="cfg-source-connection-error"`, `aria-invalid="true"`)
+	mustContain(t, fieldTag(t, r.Body, "cfg-parallelism"), `aria-describedby="cfg-parallelism-hint cfg-parallelism-error"`)
+	mustContain(t, fieldTag(t, r.Body, "cfg-mode"), `aria-describedby="cfg-mode-help cfg-mode-hint cfg-mode-error"`)
+	mustContain(t, r.Body, `id="cfg-source-connection-error"`, `id="cfg-parallelism-error"`)
+
+	r = e.b.get("/jobs?from=yesterday")
+	mustContain(t, fieldTag(t, r.Body, "filter-from"), `aria-describedby="filter-time-hint filter-from-error"`, `aria-invalid="true"`)
+	mustContain(t, fieldTag(t, r.Body, "filter-to"), `aria-describedby="filter-time-hint"`)
+	mustNotContain(t, fieldTag(t, r.Body, "filter-to"), "aria-invalid")
+	mustContain(t, r.Body, `id="filter-from-error"`)
+}
+
+func TestPagesAccessibleNames(t *testing.T) {
+	e := newJobsEnv(t)
+	r := e.b.get("/clusters/tokyo")
+	mustContain(t, r.Body, `<th><span class="visually-hidden">Actions</span></th>`)
+	body := r.Body[strings.Index(r.Body, "<body>"):]
+	if first := body[strings.Index(body, "<a "):]; !strings.HasPrefix(first, `<a class="skip-link" href="#main"`) {
+		t.Errorf("first link is not the skip link: %.80s", first)
+	}
+	mustContain(t, r.Body, `<main id="main" tabindex="-1">`, "Skip to the content")
+
+	e.env.CreateCluster(t, "osaka")
+	r = createToken(t, e.b, "osaka")
+	mustContain(t, r.Body, `aria-label="Copy the token"`, `aria-label="Copy the kubectl command"`,
+		`aria-label="Copy the helm command"`, `id="copy-status" role="status" aria-live="polite"`)
+
+	job := e.run(protocol.JobTransfer)
+	r = e.b.get("/jobs/" + job.ID)
+	mustContain(t, r.Body, `<span id="job-state" aria-live="polite" data-announce>`, `id="live-announce" aria-live="polite"`)
+
+	e.b.lang = "ja"
+	mustContain(t, e.b.get("/connections").Body, "本文へ移動", `<span class="visually-hidden">操作</span>`)
 }

@@ -62,6 +62,25 @@ var funcs = template.FuncMap{
 	},
 	"visible": showBidiControls,
 	"code":    codeSpans,
+	"field":   fieldAttrs,
+}
+
+// fieldAttrs returns the ARIA attributes of a form field with the given
+// id: aria-describedby naming its hints and, when errMsg is a non-empty
+// string, its message (id "<id>-error") and aria-invalid. Templates give
+// the message that id. errMsg is any because a missing key of a nil error
+// map reaches a function as nil.
+func fieldAttrs(id string, errMsg any, hints ...string) template.HTMLAttr {
+	described := hints
+	var invalid string
+	if msg, _ := errMsg.(string); msg != "" {
+		described = append(described[:len(described):len(described)], id+"-error")
+		invalid = ` aria-invalid="true"`
+	}
+	if len(described) == 0 {
+		return ""
+	}
+	return template.HTMLAttr(`aria-describedby="` + template.HTMLEscapeString(strings.Join(described, " ")) + `"` + invalid)
 }
 
 // codeSpans escapes a catalogue message and shows each `quoted` part of it

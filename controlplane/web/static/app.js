@@ -52,6 +52,7 @@
         target.append(tpl.content);
         if (stick) { target.scrollTop = target.scrollHeight; }
       } else {
+        announceChanges(target, tpl.content);
         target.replaceWith(tpl.content);
       }
     });
@@ -65,6 +66,20 @@
     });
   }
 
+  // announceChanges reads out, through #live-announce, the new text of
+  // each element marked data-announce that an update changes. A screen
+  // reader does not announce a live region that is replaced as a whole.
+  function announceChanges(oldRoot, newRoot) {
+    const out = document.getElementById("live-announce");
+    if (!out) { return; }
+    newRoot.querySelectorAll("[data-announce][id]").forEach(function (el) {
+      const old = document.getElementById(el.id);
+      if (old && oldRoot.contains(old) && old.textContent !== el.textContent) {
+        out.textContent = el.textContent;
+      }
+    });
+  }
+
   // Copy buttons copy the text of the element their data-copy names.
   document.addEventListener("click", function (ev) {
     const button = ev.target.closest("button[data-copy]");
@@ -75,6 +90,9 @@
     const done = function () {
       const label = button.textContent;
       button.textContent = button.dataset.copied || label;
+      // The button's aria-label hides its new text, so #copy-status says it.
+      const status = document.getElementById("copy-status");
+      if (status) { status.textContent = button.dataset.copied || ""; }
       setTimeout(function () { button.textContent = label; }, 1500);
     };
     if (navigator.clipboard && window.isSecureContext) {

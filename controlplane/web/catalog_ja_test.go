@@ -22,6 +22,8 @@ var jaStyleRules = []struct {
 		regexp.MustCompile(`(\d|\}\}) (秒|分|時間|行|件|個|文字|回|つ|本)`)},
 	{"end ブラウザー, サーバー, ユーザー and the like with ー, as in クラスター",
 		regexp.MustCompile(`(ブラウザ|サーバ|ユーザ|パラメータ|ドライバ|クラスタ|フィルタ|コンピュータ|ヘッダ|フォルダ)([^ー]|$)`)},
+	{"end a message that holds a sentence with 。, ？, …, 」 or ）",
+		regexp.MustCompile(`。[^。]*[^。？…」）\]]$`)},
 	{"quote characters as 「.」, not '.'", regexp.MustCompile(`'[._-]'`)},
 	{"call the ends 転送元 and 転送先, the position 最終レコード",
 		regexp.MustCompile(`出力先|書き込み先|読み込み元|最終レコード位置`)},
@@ -39,6 +41,7 @@ var jaMessageRules = []struct {
 	{"jobs.filter.from", jaStartEnd, regexp.MustCompile(`開始|終了`)},
 	{"jobs.filter.to", jaStartEnd, regexp.MustCompile(`開始|終了`)},
 	{"jobs.filter.toBeforeFrom", jaStartEnd, regexp.MustCompile(`開始|終了`)},
+	{"common.offline", "一時停止 reads as if the user paused the updates, but the stream dropped", regexp.MustCompile(`一時停止`)},
 }
 
 func TestJapaneseCatalogueStyle(t *testing.T) {

@@ -41,6 +41,7 @@ var jaMessageRules = []struct {
 	{"jobs.filter.from", jaStartEnd, regexp.MustCompile(`開始|終了`)},
 	{"jobs.filter.to", jaStartEnd, regexp.MustCompile(`開始|終了`)},
 	{"jobs.filter.toBeforeFrom", jaStartEnd, regexp.MustCompile(`開始|終了`)},
+	{"jobs.chart.title", "時間ごと reads as per hour, but the chart shows the rate over time", regexp.MustCompile(`時間ごと`)},
 	{"common.offline", "一時停止 reads as if the user paused the updates, but the stream dropped", regexp.MustCompile(`一時停止`)},
 }
 

@@ -24,6 +24,8 @@ var jaStyleRules = []struct {
 		regexp.MustCompile(`(ブラウザ|サーバ|ユーザ|パラメータ|ドライバ|クラスタ|フィルタ|コンピュータ|ヘッダ|フォルダ)([^ー]|$)`)},
 	{"end a message that holds a sentence with 。, ？, …, 」 or ）",
 		regexp.MustCompile(`。[^。]*[^。？…」）\]]$`)},
+	{"ask the question of a confirm prompt last, after what will happen",
+		regexp.MustCompile(`？[^」）]`)},
 	{"quote characters as 「.」, not '.'", regexp.MustCompile(`'[._-]'`)},
 	{"call the ends 転送元 and 転送先, the position 最終レコード",
 		regexp.MustCompile(`出力先|書き込み先|読み込み元|最終レコード位置`)},
@@ -42,6 +44,7 @@ var jaMessageRules = []struct {
 	{"jobs.filter.to", jaStartEnd, regexp.MustCompile(`開始|終了`)},
 	{"jobs.filter.toBeforeFrom", jaStartEnd, regexp.MustCompile(`開始|終了`)},
 	{"jobs.chart.title", "時間ごと reads as per hour, but the chart shows the rate over time", regexp.MustCompile(`時間ごと`)},
+	{"jobs.cancel.confirm", "保証する整合性の状態 reads stiffly", regexp.MustCompile(`保証する|状態に保たれ`)},
 	{"common.offline", "一時停止 reads as if the user paused the updates, but the stream dropped", regexp.MustCompile(`一時停止`)},
 }
 

@@ -45,6 +45,7 @@ var jaMessageRules = []struct {
 	{"jobs.filter.toBeforeFrom", jaStartEnd, regexp.MustCompile(`開始|終了`)},
 	{"jobs.chart.title", "時間ごと reads as per hour, but the chart shows the rate over time", regexp.MustCompile(`時間ごと`)},
 	{"jobs.cancel.confirm", "保証する整合性の状態 reads stiffly", regexp.MustCompile(`保証する|状態に保たれ`)},
+	{"configs.parallelismDefault", "読み取り1本 is an odd counter: say the number of CPUs", regexp.MustCompile(`ごとに|本`)},
 	{"common.offline", "一時停止 reads as if the user paused the updates, but the stream dropped", regexp.MustCompile(`一時停止`)},
 }
 

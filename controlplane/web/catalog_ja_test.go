@@ -9,6 +9,14 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
+// jaText matches one character of Japanese text.
+const jaText = `[\p{Han}\p{Hiragana}\p{Katakana}ー]`
+
+// jaNumberArgs matches the message arguments whose values are numbers. A
+// number inside a URL, a version or a date (after ".", ":", "/" or "-") is
+// part of a Latin run and keeps its spaces.
+const jaNumberArgs = `\{\{\.(Max|Min|Count|Seconds|Total|Shown|Attempt|Rate|Span|Length|Value)\}\}`
+
 // jaStyleRules are the house rules of the Japanese catalogues, each with
 // the pattern of a breach.
 var jaStyleRules = []struct {
@@ -20,6 +28,8 @@ var jaStyleRules = []struct {
 	{"use a full-width ？ in Japanese", regexp.MustCompile(`[\p{Han}\p{Hiragana}\p{Katakana}ー]\?`)},
 	{"write no space between a number and its unit",
 		regexp.MustCompile(`(\d|\}\}) (秒|分|時間|行|件|個|文字|回|つ|本)`)},
+	{"write no space between Japanese text and a number, as in 1行に1つ (Latin words keep their spaces)",
+		regexp.MustCompile(jaText + ` (\d|` + jaNumberArgs + `)|(^|[^\w.:/-])\d[\d,]* ` + jaText + `|` + jaNumberArgs + ` ` + jaText)},
 	{"end ブラウザー, サーバー, ユーザー and the like with ー, as in クラスター",
 		regexp.MustCompile(`(ブラウザ|サーバ|ユーザ|パラメータ|ドライバ|クラスタ|フィルタ|コンピュータ|ヘッダ|フォルダ)([^ー]|$)`)},
 	{"end a message that holds a sentence with 。, ？, …, 」 or ）",

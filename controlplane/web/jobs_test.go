@@ -1076,5 +1076,5 @@ func TestJobLogAttempts(t *testing.T) {
 		t.Errorf("log order: first line at %d, separator at %d, second line at %d; want them in that order", first, separator, second)
 	}
 	e.b.lang = "ja"
-	mustContain(t, e.b.get("/jobs/"+job.ID).Body, "試行 2")
+	mustContain(t, e.b.get("/jobs/"+job.ID).Body, "2回目の試行")
 }

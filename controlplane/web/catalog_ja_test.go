@@ -56,6 +56,10 @@ var jaMessageRules = []struct {
 	{"jobs.chart.title", "時間ごと reads as per hour, but the chart shows the rate over time", regexp.MustCompile(`時間ごと`)},
 	{"jobs.cancel.confirm", "保証する整合性の状態 reads stiffly", regexp.MustCompile(`保証する|状態に保たれ`)},
 	{"configs.parallelismDefault", "読み取り1本 is an odd counter: say the number of CPUs", regexp.MustCompile(`ごとに|本`)},
+	{"connections.serverHint", "届くアドレス reads as an address that arrives: say 到達できる", regexp.MustCompile(`届く`)},
+	{"configs.clusterUnknown", "the cluster existed when the form was shown: say it no longer exists", regexp.MustCompile(`は存在しません`)},
+	{"configs.connectionUnknown", "the connection existed when the form was shown: say it no longer exists", regexp.MustCompile(`は存在しません`)},
+	{"clusters.installSecret", "どちらも has no clear referent: name the namespace and the Secret", regexp.MustCompile(`どちらも`)},
 	{"common.offline", "一時停止 reads as if the user paused the updates, but the stream dropped", regexp.MustCompile(`一時停止`)},
 }
 

@@ -206,3 +206,17 @@ func TestPagesAccessibleNames(t *testing.T) {
 	e.b.lang = "ja"
 	mustContain(t, e.b.get("/connections").Body, "本文へ移動", `<span class="visually-hidden">操作</span>`)
 }
+
+// TestStylesheetNarrowScreens guards the rules that keep pages inside a
+// 400 px window; screenshots with headless Chromium showed each one is
+// needed.
+func TestStylesheetNarrowScreens(t *testing.T) {
+	b := startUI(t)
+	css := b.get("/static/app.css").Body
+	mustContain(t, css,
+		"header.top { flex-wrap: wrap;",
+		"header.top nav { order: 5; flex-basis: 100%; }",
+		".table-wrap { position: relative; }",
+		"main { overflow-wrap: anywhere; }",
+		".stat .value { font-size: clamp(0.9rem, 9cqi, 1.3rem); overflow-wrap: anywhere; }")
+}

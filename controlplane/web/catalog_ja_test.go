@@ -12,9 +12,7 @@ import (
 // jaText matches one character of Japanese text.
 const jaText = `[\p{Han}\p{Hiragana}\p{Katakana}ー]`
 
-// jaNumberArgs matches the message arguments whose values are numbers. A
-// number inside a URL, a version or a date (after ".", ":", "/" or "-") is
-// part of a Latin run and keeps its spaces.
+// jaNumberArgs matches the message arguments whose values are numbers.
 const jaNumberArgs = `\{\{\.(Max|Min|Count|Seconds|Total|Shown|Attempt|Rate|Span|Length|Value)\}\}`
 
 // jaStyleRules are the house rules of the Japanese catalogues, each with
@@ -28,6 +26,8 @@ var jaStyleRules = []struct {
 	{"use a full-width ？ in Japanese", regexp.MustCompile(`[\p{Han}\p{Hiragana}\p{Katakana}ー]\?`)},
 	{"write no space between a number and its unit",
 		regexp.MustCompile(`(\d|\}\}) (秒|分|時間|行|件|個|文字|回|つ|本)`)},
+	// A number inside a URL, a version or a date (after ".", ":", "/" or
+	// "-") is part of a Latin run and keeps its spaces.
 	{"write no space between Japanese text and a number, as in 1行に1つ (Latin words keep their spaces)",
 		regexp.MustCompile(jaText + ` (\d|` + jaNumberArgs + `)|(^|[^\w.:/-])\d[\d,]* ` + jaText + `|` + jaNumberArgs + ` ` + jaText)},
 	{"end ブラウザー, サーバー, ユーザー and the like with ー, as in クラスター",
@@ -41,7 +41,7 @@ var jaStyleRules = []struct {
 		regexp.MustCompile(`出力先|書き込み先|読み込み元|最終レコード位置`)},
 }
 
-// jaStartEnd is why the jobs filter avoids 開始 and 終了.
+// jaStartEnd is the reason the jobs filter avoids 開始 and 終了.
 const jaStartEnd = "開始 and 終了 read as the job's start and end times, not as bounds on its creation time"
 
 // jaMessageRules are wordings that a native reader misread in one message,

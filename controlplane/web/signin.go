@@ -22,7 +22,12 @@ type signInData struct {
 	// PlainHTTP is set when the browser will drop the Secure session
 	// cookie, so signing in cannot work.
 	PlainHTTP bool
+	// SignedOut is set after a sign-out, to say that it worked.
+	SignedOut bool
 }
+
+// signedOutNotice is the notice query value the sign-out redirect sets.
+const signedOutNotice = "signedout"
 
 // cookieWillBeDropped reports whether a browser will refuse the Secure
 // session cookie of r's response: the request came over plain HTTP, no
@@ -50,7 +55,7 @@ func (ui *UI) handleSignInForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ui.render(w, r, "signin", http.StatusOK, signInData{view: ui.newView(r, ""), Next: safeNext(r.URL.Query().Get("next")),
-		PlainHTTP: cookieWillBeDropped(r)})
+		PlainHTTP: cookieWillBeDropped(r), SignedOut: r.URL.Query().Get("notice") == signedOutNotice})
 }
 
 func (ui *UI) handleSignIn(w http.ResponseWriter, r *http.Request) {
@@ -95,7 +100,7 @@ func (ui *UI) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		ui.apiFailure(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+	http.Redirect(w, r, "/signin?notice="+signedOutNotice, http.StatusSeeOther)
 }
 
 // signInURL is the sign-in page that returns to target afterwards.

@@ -27,8 +27,8 @@ func signOutKeepingCookie(t *testing.T, b *browser) *http.Cookie {
 	if cookie == nil {
 		t.Fatal("no session cookie after sign-in")
 	}
-	if r := b.post("/signout", nil); r.Status != http.StatusSeeOther || r.Location != "/signin" {
-		t.Fatalf("sign-out: status %d location %q, want 303 to /signin", r.Status, r.Location)
+	if r := b.post("/signout", nil); r.Status != http.StatusSeeOther || r.Location != "/signin?notice=signedout" {
+		t.Fatalf("sign-out: status %d location %q, want 303 to /signin?notice=signedout", r.Status, r.Location)
 	}
 	return cookie
 }
@@ -123,4 +123,18 @@ func TestSignOutEndsOpenStreams(t *testing.T) {
 	if err != nil {
 		t.Errorf("stream ended with %v, want a clean end", err)
 	}
+}
+
+func TestSignOutShowsNotice(t *testing.T) {
+	b := startUI(t)
+	r := b.post("/signout", nil)
+	if r.Status != http.StatusSeeOther || r.Location != "/signin?notice=signedout" {
+		t.Fatalf("sign-out: status %d location %q, want 303 to /signin?notice=signedout", r.Status, r.Location)
+	}
+	page := b.get(r.Location)
+	mustContain(t, page.Body, `id="signin-notice"`, "You have signed out.")
+	b.lang = "ja"
+	mustContain(t, b.get(r.Location).Body, "サインアウトしました。")
+	// Only that notice: another value shows nothing.
+	mustNotContain(t, b.get("/signin?notice=%3Cb%3E").Body, `id="signin-notice"`)
 }

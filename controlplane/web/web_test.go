@@ -76,7 +76,7 @@ func TestSignOut(t *testing.T) {
 	if r := b.get("/"); r.Location != "/jobs" {
 		t.Fatalf("not signed in after a refused sign-out: status %d, Location %q", r.Status, r.Location)
 	}
-	if r := b.post("/signout", nil); r.Status != http.StatusSeeOther || r.Location != "/signin" {
+	if r := b.post("/signout", nil); r.Status != http.StatusSeeOther || r.Location != "/signin?notice=signedout" {
 		t.Fatalf("sign-out: status %d, Location %q", r.Status, r.Location)
 	}
 	if r := b.get("/"); !strings.HasPrefix(r.Location, "/signin") {

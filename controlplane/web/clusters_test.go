@@ -570,8 +570,8 @@ func TestClusterEventsNeedSignIn(t *testing.T) {
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	r := b.do(req)
-	if r.Status != http.StatusForbidden {
-		t.Errorf("signed-out event stream: status %d, want 403", r.Status)
+	if r.Status != http.StatusOK || r.Body != "event: signedout\ndata: {}\n\n" {
+		t.Errorf("signed-out event stream: status %d body %q, want 200 with only a signedout event", r.Status, r.Body)
 	}
 }
 

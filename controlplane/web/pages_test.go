@@ -104,10 +104,11 @@ func TestLiveStatusTexts(t *testing.T) {
 	job := e.run(protocol.JobTransfer)
 	for _, path := range []string{"/jobs", "/jobs/" + job.ID, "/clusters/tokyo"} {
 		r := e.b.get(path)
-		mustContain(t, r.Body, `<span id="live-status" aria-live="polite" data-text-on="Updating live" data-text-off="Live updates paused; reconnecting">`)
+		mustContain(t, r.Body, `<span id="live-status" aria-live="polite" data-text-on="Updating live" data-text-off="Live updates paused; reconnecting"`,
+			`data-text-signedout="Live updates stopped: you signed out or your sign-in expired." data-text-signin="Sign in again">`)
 	}
 	e.b.lang = "ja"
-	mustContain(t, e.b.get("/jobs").Body, `data-text-on="自動更新中"`)
+	mustContain(t, e.b.get("/jobs").Body, `data-text-on="自動更新中"`, `data-text-signin="もう一度サインイン"`)
 }
 
 func TestJobEmptyLogWording(t *testing.T) {

@@ -1,9 +1,6 @@
 package web_test
 
 import (
-	"bufio"
-	"context"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -84,45 +81,42 @@ func TestSignOutSharedByReplicas(t *testing.T) {
 	}
 }
 
+// waitSignedOut reads events until the signedout event, checks that the
+// server then ends the stream, and returns the names of the events before
+// signedout.
+func (s *sseStream) waitSignedOut() []string {
+	s.t.Helper()
+	var before []string
+	for ev := range s.events {
+		if ev.Name == "signedout" {
+			s.waitEnd()
+			return before
+		}
+		before = append(before, ev.Name)
+	}
+	s.t.Fatalf("stream ended without a signedout event (events: %v, error: %v)", before, s.err)
+	return nil
+}
+
 func TestSignOutEndsOpenStreams(t *testing.T) {
 	b := startUI(t)
 	cluster, _ := b.env.CreateCluster(t, "tokyo")
-	// The timeout only keeps a stream that never ends from hanging the
-	// test; the test fails if it is what ends the stream.
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.base+"/clusters/"+url.PathEscape(cluster.ID)+"/events", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	for _, c := range b.cookies {
-		req.AddCookie(c)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	lines := bufio.NewReader(resp.Body)
-	for {
-		line, err := lines.ReadString('\n')
-		if err != nil {
-			t.Fatalf("stream ended before its first update: %v", err)
-		}
-		if strings.HasPrefix(line, "event: update") {
-			break
-		}
-	}
+	s := b.openStream("/clusters/" + url.PathEscape(cluster.ID) + "/events")
+	s.waitUpdate("the runners table", func(sseUpdate) bool { return true })
 
 	signOutKeepingCookie(t, b)
-	_, err = io.Copy(io.Discard, lines)
-	if ctx.Err() != nil {
-		t.Fatal("the stream stayed open after the sign-out")
-	}
-	if err != nil {
-		t.Errorf("stream ended with %v, want a clean end", err)
-	}
+	// The page learns that it was signed out, so it stops reconnecting.
+	s.waitSignedOut()
+}
+
+func TestSessionExpiryEndsOpenStreams(t *testing.T) {
+	clk := testingclock.NewFakeClock(time.Now())
+	b := startUI(t, cptest.WithClock(clk))
+	s := b.openStream("/jobs/events")
+	s.waitUpdate("the jobs table", func(sseUpdate) bool { return true })
+
+	clk.Step(13 * time.Hour)
+	s.waitSignedOut()
 }
 
 func TestSignOutShowsNotice(t *testing.T) {

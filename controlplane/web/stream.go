@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -47,8 +48,16 @@ func (ui *UI) stream(w http.ResponseWriter, r *http.Request, look poll) {
 	ticker := time.NewTicker(ui.opts.StreamInterval)
 	defer ticker.Stop()
 	for tick := 1; ; tick++ {
-		if tick%streamSessionCheckTicks == 0 && !ui.streamSessionValid(r) {
-			return
+		if tick%streamSessionCheckTicks == 0 {
+			valid, checked := ui.streamSessionValid(r)
+			if !valid {
+				if checked {
+					// The page stops reconnecting and offers to sign in.
+					_, _ = fmt.Fprint(w, signedOutEvent)
+					flusher.Flush()
+				}
+				return
+			}
 		}
 		updates, done, err := look(r)
 		if err != nil {
@@ -104,18 +113,41 @@ func (ui *UI) stream(w http.ResponseWriter, r *http.Request, look poll) {
 // session's expiry also ends the streams that are open.
 const streamSessionCheckTicks = 3
 
+// signedOutEvent is sent to a live page whose session was signed out or
+// has expired. The page then stops reconnecting and links to the sign-in
+// page.
+const signedOutEvent = "event: signedout\ndata: {}\n\n"
+
 // streamSessionValid reports whether the stream's session is still signed
-// in and not expired. When it is not, the stream ends; the browser's
-// reconnection is then rejected, and reloading the page leads to the
-// sign-in page.
-func (ui *UI) streamSessionValid(r *http.Request) bool {
+// in and not expired, and whether that could be checked at all. When the
+// session is not valid, the stream ends: after a signedout event when the
+// session was found signed out or expired, and without one when the
+// check failed, so that the browser reconnects.
+func (ui *UI) streamSessionValid(r *http.Request) (valid, checked bool) {
 	_, ok, err := ui.sessions.check(r)
 	if err != nil {
 		ui.log.Warn("Live update stream ended: failed to check its session; the browser will reconnect", "path", r.URL.Path, "error", err)
-		return false
+		return false, false
 	}
 	if !ok {
 		ui.log.Info("Live update stream ended: its session was signed out or expired", "path", r.URL.Path)
 	}
-	return ok
+	return ok, true
+}
+
+// streamSignedOut sends a signedout event in response to a stream request
+// without a valid session. An EventSource would follow a redirect to the
+// HTML sign-in page and give up while the page says it is reconnecting.
+func streamSignedOut(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = fmt.Fprint(w, signedOutEvent)
+}
+
+// isStreamRequest reports whether r comes from an EventSource, which
+// accepts text/event-stream.
+func isStreamRequest(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }

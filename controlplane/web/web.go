@@ -196,11 +196,14 @@ func (ui *UI) page(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 			return
 		}
 		if !ok {
-			if r.Method == http.MethodGet && r.Header.Get("Accept") != "text/event-stream" {
+			switch {
+			case isStreamRequest(r):
+				streamSignedOut(w)
+			case r.Method == http.MethodGet:
 				http.Redirect(w, r, signInURL(r.URL.RequestURI()), http.StatusSeeOther)
-				return
+			default:
+				ui.forbidden(w, r)
 			}
-			ui.forbidden(w, r)
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -56,6 +56,19 @@
         target.replaceWith(tpl.content);
       }
     });
+    // signedout: the session was signed out or has expired. Reconnecting
+    // cannot help, so stop and offer the sign-in page, which comes back here.
+    source.addEventListener("signedout", function () {
+      source.close();
+      if (!status) { return; }
+      status.dataset.live = "signedout";
+      status.textContent = (status.dataset.textSignedout || "") + " ";
+      const link = document.createElement("a");
+      link.id = "live-signin";
+      link.href = "/signin?next=" + encodeURIComponent(location.pathname + location.search);
+      link.textContent = status.dataset.textSignin || link.href;
+      status.append(link);
+    });
     source.addEventListener("done", function () {
       source.close();
       if (status) { status.dataset.live = "done"; }

@@ -4,7 +4,11 @@
 
 (function () {
   const lang = document.documentElement.lang || "en";
-  const dateFormat = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "medium" });
+  // dateFormat is date and time of day, the hour zero-padded on a 24-hour
+  // clock like the log lines' times, so that both read alike on one page.
+  const dateFormat = new Intl.DateTimeFormat(lang, Object.assign({
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", year: "numeric"
+  }, lang === "ja" ? { month: "2-digit", day: "2-digit" } : { month: "short", day: "numeric" }));
   // clockFormat is the time of day to the millisecond, for log lines.
   const clockFormat = new Intl.DateTimeFormat(lang, {
     hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3, hourCycle: "h23"

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -36,6 +37,9 @@ type tokenData struct {
 	SecretName     string
 	KubectlCommand string
 	HelmCommand    string
+	// LoopbackURL is set when ControlPlane names a loopback address or
+	// localhost, which pods in a cluster usually cannot reach.
+	LoopbackURL bool
 }
 
 func newTokenData(v *view, c admin.Cluster, tok admin.Token, controlPlaneURL string) tokenData {
@@ -62,7 +66,15 @@ func newTokenData(v *view, c admin.Cluster, tok admin.Token, controlPlaneURL str
 		view: v, Cluster: c, Token: tok, RunnerName: runnerName, ControlPlane: controlPlaneURL,
 		Namespace: installNamespace, SecretName: tokenSecretName,
 		KubectlCommand: kubectl, HelmCommand: strings.Join(helm, " \\\n  "),
+		LoopbackURL: urlIsLoopback(controlPlaneURL),
 	}
+}
+
+// urlIsLoopback reports whether the host of rawURL is a loopback address
+// or localhost.
+func urlIsLoopback(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && isLoopbackHost(u.Hostname())
 }
 
 // runnerNameFor turns a cluster name into a TransferRunner name: lower case,

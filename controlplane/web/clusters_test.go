@@ -593,7 +593,20 @@ func TestTokenPageUsesPublicURL(t *testing.T) {
 	r := createToken(t, b, "Tokyo_East")
 	mustContain(t, r.Body, "--set runner.controlPlaneURL=https://ferry.example.com/base \\",
 		"--set runner.name=tokyo-east")
-	mustNotContain(t, r.Body, srv.URL)
+	mustNotContain(t, r.Body, srv.URL, `id="install-loopback"`)
+}
+
+func TestTokenPageWarnsOfLoopbackURL(t *testing.T) {
+	b := startUI(t)
+	b.env.CreateCluster(t, "tokyo")
+	b.env.CreateCluster(t, "osaka")
+	r := createToken(t, b, "tokyo")
+	mustContain(t, r.Body, `id="install-loopback"`, b.base+" is an address on this machine",
+		"Runners in a cluster usually cannot reach it", "--public-url")
+
+	b.lang = "ja"
+	r = createToken(t, b, "osaka")
+	mustContain(t, r.Body, `id="install-loopback"`, "通常ここに接続できません")
 }
 
 func TestNewRejectsInvalidPublicURL(t *testing.T) {

@@ -41,12 +41,17 @@ func cookieWillBeDropped(r *http.Request) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	host = strings.Trim(host, "[]")
+	return !isLoopbackHost(strings.Trim(host, "[]"))
+}
+
+// isLoopbackHost reports whether host, without port or brackets, is
+// localhost or a loopback IP address.
+func isLoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
-		return false
+		return true
 	}
 	ip := net.ParseIP(host)
-	return ip == nil || !ip.IsLoopback()
+	return ip != nil && ip.IsLoopback()
 }
 
 func (ui *UI) handleSignInForm(w http.ResponseWriter, r *http.Request) {

@@ -285,6 +285,15 @@ func (f configForm) check(v *view, names configNames) (admin.CreateConfigRequest
 	case spec.EndpointType(src.Type).IsDatabase() && f.SourceTable != "" && f.SourceQuery != "":
 		errs["source_query"] = v.T("configs.tableAndQuery")
 	}
+	if srcOK && spec.EndpointType(src.Type).IsDatabase() && f.SourceQuery != "" && f.SourceTable == "" {
+		// The engine applies columns and where to a table only.
+		if f.Columns != "" {
+			errs["columns"] = v.T("configs.columnsWithQuery")
+		}
+		if f.Where != "" {
+			errs["where"] = v.T("configs.whereWithQuery")
+		}
+	}
 
 	dst, dstOK := names.connections[f.DestConnection]
 	switch {

@@ -180,6 +180,51 @@ func TestConfigCreateBadInput(t *testing.T) {
 		`<option value="`+f.src.ID+`" selected>`, `<option value="merge" selected>`, `name="incremental" type="checkbox" value="1" checked`)
 }
 
+func TestConfigQueryWithColumnsOrWhere(t *testing.T) {
+	b := startUI(t)
+	f := newConfigFixture(t, b)
+	form := f.form("query-filters")
+	form.Set("source_table", "")
+	form.Set("source_query", "SELECT id, name FROM items")
+	form.Set("incremental_columns", "id")
+
+	r := b.post("/configs", form)
+	if r.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d, want 422; body:\n%s", r.Status, r.Body)
+	}
+	mustContain(t, fieldTag(t, r.Body, "cfg-columns"), `aria-invalid="true"`)
+	mustContain(t, fieldTag(t, r.Body, "cfg-where"), `aria-invalid="true"`)
+	mustContain(t, r.Body,
+		`<p class="message" id="cfg-columns-error">Columns apply to a table source only.`,
+		`<p class="message" id="cfg-where-error">Where applies to a table source only.`,
+		`id="form-error">Some fields need fixing`)
+	// The form checks it before the admin API, whose message is English.
+	mustNotContain(t, r.Body, "apply to table sources only")
+	if n := configCount(t, b); n != 0 {
+		t.Errorf("%d configurations stored, want 0", n)
+	}
+
+	b.lang = "ja"
+	form.Set("columns", "")
+	r = b.post("/configs", form)
+	mustContain(t, r.Body, `id="cfg-where-error">抽出条件はテーブルの転送元にだけ使えます。`)
+	mustNotContain(t, r.Body, `id="cfg-columns-error"`)
+	form.Set("columns", "id")
+	form.Set("where", "")
+	r = b.post("/configs", form)
+	mustContain(t, r.Body, `id="cfg-columns-error">列の指定はテーブルの転送元にだけ使えます。`)
+	mustNotContain(t, r.Body, `id="cfg-where-error"`)
+	if n := configCount(t, b); n != 0 {
+		t.Errorf("%d configurations stored, want 0", n)
+	}
+
+	// Without columns and where the query source is stored.
+	form.Set("columns", "")
+	if r := b.post("/configs", form); r.Status != http.StatusSeeOther {
+		t.Fatalf("query source alone: status %d, want 303; body:\n%s", r.Status, r.Body)
+	}
+}
+
 func TestConfigFormWithoutConnections(t *testing.T) {
 	b := startUI(t)
 	r := b.get("/configs/new")

@@ -225,6 +225,14 @@ func (ui *UI) handleClusterEvents(w http.ResponseWriter, r *http.Request) {
 			return nil, false, err
 		}
 		data := clusterData{view: ui.newView(r, "clusters"), Cluster: c, Runners: runners}
+		if len(runners) == 0 {
+			// The empty table's help depends on whether a token exists.
+			tokens, err := ui.api.ListTokens(r.Context(), c.ID)
+			if err != nil {
+				return nil, false, err
+			}
+			data.LiveTokens = countLiveTokens(tokens)
+		}
 		html, err := ui.fragment("cluster", "runners", data)
 		if err != nil {
 			return nil, false, err

@@ -653,3 +653,32 @@ func TestInstallCommandsAreShellAndRerunnable(t *testing.T) {
 	mustContain(t, r.Body, "one Kubernetes cluster where the Ferry operator runs jobs")
 	mustNotContain(t, r.Body, "or namespace")
 }
+
+func TestRunnersEmptyHelpFollowsTokens(t *testing.T) {
+	b := startUI(t)
+	ctx := context.Background()
+	bare, err := b.env.Admin.CreateCluster(ctx, "osaka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := b.get("/clusters/osaka")
+	mustContain(t, r.Body, `id="runners-empty-help">Create a registration token above.`)
+
+	tok, err := b.env.Admin.CreateToken(ctx, bare.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = b.get("/clusters/osaka")
+	mustContain(t, r.Body, `id="runners-empty-help">A registration token is live. Install the operator with it`)
+	mustNotContain(t, r.Body, "Create a registration token above.")
+	waitUpdate(t, readUpdates(t, b, "/clusters/osaka/events"), "A registration token is live.")
+	b.lang = "ja"
+	mustContain(t, b.get("/clusters/osaka").Body, "有効な登録トークンがあります。")
+
+	// A revoked token is no token to install with.
+	if err := b.env.Admin.RevokeToken(ctx, bare.ID, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	b.lang = "en"
+	mustContain(t, b.get("/clusters/osaka").Body, `id="runners-empty-help">Create a registration token above.`)
+}

@@ -32,12 +32,20 @@ func (v *view) JobReasonText(reason string) string {
 }
 
 // JobMessage returns the message of an ended job as the page shows it
-// below the explanation: under the lead-in that marks the control plane's
-// English, and nothing for a cancel by a user, whose message names the
+// below the explanation, under a lead-in that names who wrote the English
+// message: the engine for EngineFailed (its result's error), the control
+// plane for the other reasons of jobReasons, and the runner for any other
+// reason, which comes with the runner's own status report. A cancel by a
+// user shows no message, because the control plane's message names the
 // admin API even when the user cancelled in the UI.
 func (v *view) JobMessage(job admin.Job) string {
-	if job.Message == "" || job.Reason == protocol.ReasonCancelRequested {
+	switch {
+	case job.Message == "" || job.Reason == protocol.ReasonCancelRequested:
 		return ""
+	case job.Reason == protocol.ReasonEngineFailed:
+		return v.T("jobs.message.engine", "Message", job.Message)
+	case slices.Contains(jobReasons, job.Reason):
+		return v.apiText(job.Message)
 	}
-	return v.apiText(job.Message)
+	return v.T("jobs.message.runner", "Message", job.Message)
 }

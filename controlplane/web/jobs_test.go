@@ -793,7 +793,9 @@ func TestJobFailureReason(t *testing.T) {
 
 	e.b.lang = "ja"
 	r = e.b.get("/jobs/" + job.ID)
-	mustContain(t, r.Body, "失敗", "ランナーの報告: 失敗（理由: OOMKilled）")
+	mustContain(t, r.Body, "失敗", "ランナーの報告: 失敗（理由: OOMKilled）",
+		`id="job-reason-message">ランナーからのメッセージ（英語）: container &#34;transfer&#34;`)
+	mustNotContain(t, r.Body, "コントロールプレーンからのメッセージ")
 }
 
 func TestJobProgressEnded(t *testing.T) {

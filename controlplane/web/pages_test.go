@@ -92,7 +92,8 @@ func TestJobReasonLocalized(t *testing.T) {
 		Reason: protocol.ReasonEngineFailed, Message: "source table \"items\" not found"})
 	r = e.b.get("/jobs/" + failed.ID)
 	mustContain(t, r.Body, "転送エンジンが失敗を報告しました。",
-		`id="job-reason-message">コントロールプレーンからのメッセージ（英語）: source table &#34;items&#34; not found<`)
+		`id="job-reason-message">エンジンからのメッセージ（英語）: source table &#34;items&#34; not found<`)
+	mustNotContain(t, r.Body, "コントロールプレーンからのメッセージ")
 	e.b.lang = "en"
 	r = e.b.get("/jobs/" + failed.ID)
 	mustContain(t, r.Body, "The transfer engine reported a failure.",

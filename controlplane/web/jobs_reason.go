@@ -49,3 +49,19 @@ func (v *view) JobMessage(job admin.Job) string {
 	}
 	return v.T("jobs.message.runner", "Message", job.Message)
 }
+
+// JobRunnerReport reports whether the job page shows the runner's last
+// report next to the job's reason. It does not when the report repeats
+// what the reason badge says: the job ended with the runner's own reason,
+// or the runner confirms the cancel of a cancelled job.
+func (v *view) JobRunnerReport(job admin.Job) bool {
+	switch {
+	case job.OperatorReason == "":
+		return false
+	case job.OperatorReason == job.Reason:
+		return false
+	case job.State == protocol.StateCancelled && job.OperatorPhase == protocol.PhaseCancelled:
+		return false
+	}
+	return true
+}

@@ -100,6 +100,41 @@ func TestJobReasonLocalized(t *testing.T) {
 		`id="job-reason-message">source table &#34;items&#34; not found<`)
 }
 
+func TestJobRunnerReportShownWhenNew(t *testing.T) {
+	e := newJobsEnv(t)
+
+	// The runner confirms the cancel: the reason badge says it already.
+	cancelled := e.run(protocol.JobTransfer)
+	_, epoch := e.start(cancelled)
+	if r := e.b.post("/jobs/"+cancelled.ID+"/cancel", nil); r.Status != http.StatusSeeOther {
+		t.Fatalf("cancel: status %d, want 303", r.Status)
+	}
+	e.report(cancelled.ID, protocol.JobStatusRequest{Epoch: epoch, Phase: protocol.PhaseCancelled,
+		Reason: "Cancelled", Message: "spec.cancel is set"})
+	if got := e.job(cancelled.ID).OperatorPhase; got != protocol.PhaseCancelled {
+		t.Fatalf("runner phase %q, want Cancelled", got)
+	}
+	e.b.lang = "ja"
+	r := e.b.get("/jobs/" + cancelled.ID)
+	mustContain(t, r.Body, `<span class="reason-code">CancelRequested</span>`)
+	mustNotContain(t, r.Body, `id="job-runner-report"`, "ランナーの報告")
+
+	// The pod ran out of memory before the cancel reached it: the report
+	// names a cause that the reason does not.
+	oom := e.run(protocol.JobTransfer)
+	_, epoch = e.start(oom)
+	if r := e.b.post("/jobs/"+oom.ID+"/cancel", nil); r.Status != http.StatusSeeOther {
+		t.Fatalf("cancel: status %d, want 303", r.Status)
+	}
+	e.report(oom.ID, protocol.JobStatusRequest{Epoch: epoch, Phase: protocol.PhaseFailed,
+		Reason: "OOMKilled", Message: "container used more than its memory limit"})
+	r = e.b.get("/jobs/" + oom.ID)
+	mustContain(t, r.Body, `id="job-runner-report">ランナーの報告: 失敗（理由: OOMKilled）<`)
+	e.b.lang = "en"
+	r = e.b.get("/jobs/" + oom.ID)
+	mustContain(t, r.Body, `id="job-runner-report">The runner reported phase Failed with reason OOMKilled.<`)
+}
+
 func TestLiveStatusTexts(t *testing.T) {
 	e := newJobsEnv(t)
 	job := e.run(protocol.JobTransfer)

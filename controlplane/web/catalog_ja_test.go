@@ -55,6 +55,8 @@ var jaMessageRules = []struct {
 	{"jobs.filter.toBeforeFrom", jaStartEnd, regexp.MustCompile(`開始|終了`)},
 	{"jobs.chart.title", "時間ごと reads as per hour, but the chart shows the rate over time", regexp.MustCompile(`時間ごと`)},
 	{"jobs.cancel.confirm", "保証する整合性の状態 reads stiffly", regexp.MustCompile(`保証する|状態に保たれ`)},
+	{"jobs.result.interrupted", "シグナルで停止 reads technical: say what stopped the run", regexp.MustCompile(`シグナル`)},
+	{"jobs.result.cancelled", "シグナルで停止 reads technical: say what stopped the run", regexp.MustCompile(`シグナル`)},
 	{"configs.parallelismDefault", "読み取り1本 is an odd counter: say the number of CPUs", regexp.MustCompile(`ごとに|本`)},
 	{"connections.serverHint", "届くアドレス reads as an address that arrives: say 到達できる", regexp.MustCompile(`届く`)},
 	{"configs.clusterUnknown", "the cluster existed when the form was shown: say it no longer exists", regexp.MustCompile(`は存在しません`)},

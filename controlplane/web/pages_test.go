@@ -135,6 +135,39 @@ func TestJobRunnerReportShownWhenNew(t *testing.T) {
 	mustContain(t, r.Body, `id="job-runner-report">The runner reported phase Failed with reason OOMKilled.<`)
 }
 
+func TestJobResultInterruptedWording(t *testing.T) {
+	e := newJobsEnv(t)
+	interrupted := protocol.ResultRequest{Rows: 10, DurationSeconds: 1, ExitCode: 143, Interrupted: true,
+		Error: "context canceled"}
+
+	cancelled := e.run(protocol.JobTransfer)
+	pod, epoch := e.start(cancelled)
+	if r := e.b.post("/jobs/"+cancelled.ID+"/cancel", nil); r.Status != http.StatusSeeOther {
+		t.Fatalf("cancel: status %d, want 303", r.Status)
+	}
+	interrupted.Epoch = epoch
+	if err := pod.SendResult(e.ctx, cancelled.ID, interrupted); err != nil {
+		t.Fatalf("SendResult: %v", err)
+	}
+
+	evicted := e.run(protocol.JobTransfer)
+	pod, epoch = e.start(evicted)
+	interrupted.Epoch = epoch
+	if err := pod.SendResult(e.ctx, evicted.ID, interrupted); err != nil {
+		t.Fatalf("SendResult: %v", err)
+	}
+	e.report(evicted.ID, protocol.JobStatusRequest{Epoch: epoch, Phase: protocol.PhaseFailed, Reason: "Evicted",
+		Message: "the node was drained"})
+
+	mustContain(t, e.b.get("/jobs/"+cancelled.ID).Body, "<dd>Interrupted by the cancel</dd>")
+	mustContain(t, e.b.get("/jobs/"+evicted.ID).Body, "<dd>Interrupted: the job&#39;s pod was stopped</dd>")
+	e.b.lang = "ja"
+	mustContain(t, e.b.get("/jobs/"+cancelled.ID).Body, "<dd>キャンセルにより中断</dd>")
+	r := e.b.get("/jobs/" + evicted.ID)
+	mustContain(t, r.Body, "<dd>Pod の停止により中断</dd>")
+	mustNotContain(t, r.Body, "シグナル")
+}
+
 func TestLiveStatusTexts(t *testing.T) {
 	e := newJobsEnv(t)
 	job := e.run(protocol.JobTransfer)

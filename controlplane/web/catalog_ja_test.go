@@ -54,7 +54,7 @@ var jaMessageRules = []struct {
 	{"jobs.filter.to", jaStartEnd, regexp.MustCompile(`開始|終了`)},
 	{"jobs.filter.toBeforeFrom", jaStartEnd, regexp.MustCompile(`開始|終了`)},
 	{"jobs.chart.title", "時間ごと reads as per hour, but the chart shows the rate over time", regexp.MustCompile(`時間ごと`)},
-	{"jobs.cancel.confirm", "保証する整合性の状態 reads stiffly", regexp.MustCompile(`保証する|状態に保たれ`)},
+	{"jobs.cancel.confirm", "保証する整合性 and 整合性を保った状態で残ります read stiffly: say 一貫した状態に保たれます", regexp.MustCompile(`保証する|整合性`)},
 	{"jobs.result.interrupted", "シグナルで停止 reads technical: say what stopped the run", regexp.MustCompile(`シグナル`)},
 	{"jobs.result.cancelled", "シグナルで停止 reads technical: say what stopped the run", regexp.MustCompile(`シグナル`)},
 	{"configs.parallelismDefault", "読み取り1本 is an odd counter: say the number of CPUs", regexp.MustCompile(`ごとに|本`)},
@@ -62,6 +62,7 @@ var jaMessageRules = []struct {
 	{"configs.clusterUnknown", "the cluster existed when the form was shown: say it no longer exists", regexp.MustCompile(`は存在しません`)},
 	{"configs.connectionUnknown", "the connection existed when the form was shown: say it no longer exists", regexp.MustCompile(`は存在しません`)},
 	{"clusters.installSecret", "どちらも has no clear referent: name the namespace and the Secret", regexp.MustCompile(`どちらも`)},
+	{"signin.tooMany", "このアドレス leaves the kind of address open: say この IP アドレス", regexp.MustCompile(`この(アドレス|IPアドレス)`)},
 	{"common.offline", "一時停止 reads as if the user paused the updates, but the stream dropped", regexp.MustCompile(`一時停止`)},
 }
 

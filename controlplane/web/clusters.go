@@ -25,6 +25,16 @@ const (
 	runnerOffline = "OFFLINE"
 )
 
+// RunnerStateText returns what a runner state means, in the view's
+// language, to show next to the state, or "" for a state it does not know.
+func (v *view) RunnerStateText(state string) string {
+	switch state {
+	case runnerIdle, runnerActive, runnerOffline:
+		return v.T("clusters.runnerState." + state)
+	}
+	return ""
+}
+
 // clusterRow is one line of the clusters table.
 type clusterRow struct {
 	admin.Cluster

@@ -560,6 +560,26 @@ func TestClusterEventsStreamRunners(t *testing.T) {
 	waitUpdate(t, updates, `data-state="ACTIVE"`)
 }
 
+func TestRunnerStateMeaningShown(t *testing.T) {
+	b := startUI(t)
+	_, token := b.env.CreateCluster(t, "tokyo")
+	runnerID := joinRunner(t, b.env, token, "ferry-system/tokyo")
+
+	r := b.get("/clusters/tokyo")
+	mustContain(t, r.Body, `data-state="IDLE">IDLE</span> <small class="muted runner-state-text">no job running</small>`)
+	b.lang = "ja"
+	r = b.get("/clusters/tokyo")
+	mustContain(t, r.Body, `data-state="IDLE">IDLE</span> <small class="muted runner-state-text">待機中</small>`)
+
+	_, err := b.env.RunnerClient(t, token).Heartbeat(context.Background(), runnerID,
+		protocol.HeartbeatRequest{State: protocol.RunnerState("ACTIVE"), FreeSlots: 2, WaitSeconds: 1})
+	if err != nil {
+		t.Fatalf("heartbeat: %v", err)
+	}
+	r = b.get("/clusters/tokyo")
+	mustContain(t, r.Body, `data-state="ACTIVE">ACTIVE</span> <small class="muted runner-state-text">実行中</small>`)
+}
+
 func TestClusterEventsNeedSignIn(t *testing.T) {
 	env := cptest.Start(t)
 	env.CreateCluster(t, "tokyo")

@@ -225,6 +225,20 @@ func TestConfigQueryWithColumnsOrWhere(t *testing.T) {
 	}
 }
 
+func TestConfigModeExplainedOnce(t *testing.T) {
+	b := startUI(t)
+	newConfigFixture(t, b)
+	for _, lang := range []string{"en", "ja"} {
+		b.lang = lang
+		r := b.get("/configs/new")
+		mustContain(t, r.Body, `<option value="insert" selected>insert</option>`, `<option value="merge">merge</option>`)
+		help := map[string]string{"en": "update rows whose merge keys match", "ja": "マージキーが一致する行は更新し"}[lang]
+		if n := strings.Count(r.Body, help); n != 1 {
+			t.Errorf("%s: the merge explanation appears %d times, want once", lang, n)
+		}
+	}
+}
+
 func TestConfigFormWithoutConnections(t *testing.T) {
 	b := startUI(t)
 	r := b.get("/configs/new")

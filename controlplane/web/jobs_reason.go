@@ -32,12 +32,12 @@ func (v *view) JobReasonText(reason string) string {
 }
 
 // JobMessage returns the message of an ended job as the page shows it
-// below the explanation, under a lead-in that names who wrote the English
-// message: the engine for EngineFailed (its result's error), the control
-// plane for the other reasons of jobReasons, and the runner for any other
-// reason, which comes with the runner's own status report. A cancel by a
-// user shows no message, because the control plane's message names the
-// admin API even when the user cancelled in the UI.
+// below the explanation. A lead-in names who wrote the English message:
+// the engine for EngineFailed (its result's error), the control plane for
+// the other reasons of jobReasons, and the runner for any other reason,
+// which comes with the runner's status report. A cancel by a user shows no
+// message, because the control plane's message names the admin API even
+// when the user cancelled in the UI.
 func (v *view) JobMessage(job admin.Job) string {
 	switch {
 	case job.Message == "" || job.Reason == protocol.ReasonCancelRequested:
@@ -52,7 +52,7 @@ func (v *view) JobMessage(job admin.Job) string {
 
 // JobRunnerReport reports whether the job page shows the runner's last
 // report next to the job's reason. It does not when the report repeats
-// what the reason badge says: the job ended with the runner's own reason,
+// what the reason badge shows: the job ended with the runner's own reason,
 // or the runner confirms the cancel of a cancelled job.
 func (v *view) JobRunnerReport(job admin.Job) bool {
 	switch {

@@ -10,15 +10,16 @@ import (
 )
 
 // Geometry of the rows-per-second chart, in SVG user units. The chart
-// scales to the page's width, so its ratio sets its height. The plot area
-// leaves room above for the maximum label and below for the time labels.
+// stretches to the page's width and the height app.css gives it, so it
+// stays readable on a narrow screen. Its labels are HTML around it, since
+// text in a stretched SVG would be distorted.
 const (
 	chartWidth  = 1000
 	chartHeight = 160
-	chartLeft   = 8.0
-	chartRight  = chartWidth - 8.0
-	chartTop    = 22.0
-	chartBottom = chartHeight - 22.0
+	chartLeft   = 0.0
+	chartRight  = chartWidth
+	chartTop    = 4.0
+	chartBottom = chartHeight - 1.0
 )
 
 // minChartInterval is the shortest time between two samples that the chart
@@ -33,9 +34,6 @@ const minChartInterval = time.Second
 type rateChart struct {
 	Width, Height            int
 	Left, Right, Top, Bottom float64
-	// MaxLabelY and AxisLabelY are the baselines of the label above the
-	// plot area and of the labels below it.
-	MaxLabelY, AxisLabelY float64
 	// Line and Area are SVG point lists.
 	Line, Area string
 	// MaxRate is the highest rate of any interval, in rows per second.
@@ -62,7 +60,6 @@ func newRateChart(intervals []rateInterval) *rateChart {
 	c := &rateChart{
 		Width: chartWidth, Height: chartHeight,
 		Left: chartLeft, Right: chartRight, Top: chartTop, Bottom: chartBottom,
-		MaxLabelY: chartTop - 8, AxisLabelY: chartBottom + 16,
 		Span: intervals[len(intervals)-1].to,
 	}
 	for _, iv := range intervals {

@@ -24,3 +24,14 @@ func TestChartHintOnlyWhileTransferRuns(t *testing.T) {
 	sendProgress(t, pod, preview.ID, epoch, 10, 100)
 	mustNotContain(t, e.b.get("/jobs/"+preview.ID).Body, hint)
 }
+
+func TestPreviewHasNoRateCards(t *testing.T) {
+	e := newJobsEnv(t)
+	preview := e.run(protocol.JobPreview)
+	r := e.b.get("/jobs/" + preview.ID)
+	mustContain(t, r.Body, `id="job-rows"`, `id="job-bytes"`, `id="job-duration"`)
+	mustNotContain(t, r.Body, `id="job-rate-now"`, `id="job-rate-average"`)
+
+	transfer := e.run(protocol.JobTransfer)
+	mustContain(t, e.b.get("/jobs/"+transfer.ID).Body, `id="job-rate-now"`, `id="job-rate-average"`)
+}

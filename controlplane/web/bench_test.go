@@ -23,8 +23,8 @@ const benchJobs = 100
 // BenchmarkPages compares the UI's pages with the admin API calls that
 // feed them, side by side in one run: the jobs list with 100 jobs against
 // GET /api/v1/jobs?limit=100, and a job page with 1,000 log lines against
-// GET /api/v1/jobs/{id} plus its log. The ratio is what rendering HTML
-// costs on top of reading the same data; requests alternate so that both
+// GET /api/v1/jobs/{id} plus its log. The ratio is the cost of rendering
+// HTML on top of reading the same data. Requests alternate, so both sides
 // see the same load on a shared machine.
 //
 // With FERRY_BENCH_REPORT set to a file, it appends the figures there as a
@@ -118,6 +118,7 @@ func seedJobs(b *testing.B, env *cptest.Env) string {
 	if err != nil {
 		b.Fatal(err)
 	}
+
 	runner := env.RunnerClient(b, token)
 	joined, err := runner.Join(ctx, protocol.JoinRequest{Name: "bench/runner", MaxConcurrentJobs: benchJobs})
 	if err != nil {
@@ -127,6 +128,7 @@ func seedJobs(b *testing.B, env *cptest.Env) string {
 	if err != nil {
 		b.Fatal(err)
 	}
+
 	for _, a := range resp.Assignments {
 		if a.JobID != last.ID {
 			continue

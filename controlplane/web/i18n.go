@@ -97,7 +97,7 @@ func (ui *UI) withLanguage(next http.Handler) http.Handler {
 	})
 }
 
-// view is what every template gets besides its page's data: the language,
+// view is the part of every template's data that all pages share: the language,
 // the CSRF token and the formatting helpers. Templates call its methods,
 // such as {{$.T "clusters.title"}}.
 type view struct {

@@ -26,7 +26,7 @@ const (
 	csrfField = "csrf"
 )
 
-// session is what the signed session cookie holds.
+// session is the content of the signed session cookie.
 type session struct {
 	// ID names the session in the revocation set after a sign-out.
 	ID string `json:"id"`

@@ -21,7 +21,7 @@ type update struct {
 }
 
 // poll returns the updates of one look at the data. done ends the stream
-// after these updates, for a job that has ended, say.
+// after these updates, for example for a job that has ended.
 type poll func(r *http.Request) (updates []update, done bool, err error)
 
 // stream serves Server-Sent Events: it calls look every StreamInterval and

@@ -37,7 +37,7 @@ var localeFS embed.FS
 type Options struct {
 	// API is the admin API client the UI works through.
 	API *admin.Client
-	// AdminToken is what the admin types to sign in. It also keys the
+	// AdminToken is the secret the admin types to sign in. It also keys the
 	// session cookies, so changing it signs every browser out.
 	AdminToken string
 	// Logger receives sign-in and error logs. Default: slog.Default().

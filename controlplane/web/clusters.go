@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"net/http"
 	"strings"
 
@@ -119,29 +120,16 @@ func (ui *UI) handleCreateCluster(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, clusterPath(c.Name)+"?notice=created", http.StatusSeeOther)
 			return
 		}
-		form.NameError = ui.clusterCreateRefusal(w, r, v, err, form.Name)
-		if form.NameError == "" {
+		nameError, message, ok := v.formRejection(err, "clusters.nameTaken", form.Name)
+		if !ok {
+			ui.apiFailure(w, r, err)
 			return
 		}
+		// The form shows every rejection under the name, its only field.
+		form.NameError = cmp.Or(nameError, message)
 	}
 	form.Invalid = true
 	ui.renderClusters(w, r, http.StatusUnprocessableEntity, form)
-}
-
-// clusterCreateRefusal returns the message for the name field when the admin
-// API rejects a new cluster. A conflict can only be a duplicate name, which
-// gets the catalogue's message, and another refusal gets the API's own. For
-// any other error it writes the error page and returns "".
-func (ui *UI) clusterCreateRefusal(w http.ResponseWriter, r *http.Request, v *view, err error, name string) string {
-	if client.StatusCode(err) == http.StatusConflict {
-		return v.T("clusters.nameTaken", "Name", name)
-	}
-	msg, ok := v.apiRefusal(err)
-	if !ok {
-		ui.apiFailure(w, r, err)
-		return ""
-	}
-	return msg
 }
 
 // clusterPath is the cluster page. Cluster names are URL-safe by their

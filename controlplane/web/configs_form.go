@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/ferryhq/ferry/controlplane/admin"
-	"github.com/ferryhq/ferry/protocol/client"
 	"github.com/ferryhq/ferry/transfer/spec"
 )
 
@@ -208,21 +207,17 @@ func (ui *UI) saveConfig(w http.ResponseWriter, r *http.Request, ref string) {
 }
 
 // configRefused shows the admin API's rejection on the form, or the error
-// page for any other failure. A conflict on create or update can only be a
-// duplicate name, which gets a message on the name field.
+// page for any other failure.
 func (ui *UI) configRefused(w http.ResponseWriter, r *http.Request, err error, data configFormData) {
-	v := ui.newView(r, "configs")
-	if client.StatusCode(err) == http.StatusConflict {
-		data.Errors = map[string]string{"name": v.T("configs.nameTaken", "Name", data.Form.Name)}
-		ui.renderConfigForm(w, r, http.StatusUnprocessableEntity, data)
-		return
-	}
-	msg, ok := v.apiRefusal(err)
+	nameError, message, ok := ui.newView(r, "configs").formRejection(err, "configs.nameTaken", data.Form.Name)
 	if !ok {
 		ui.apiFailure(w, r, err)
 		return
 	}
-	data.Message = msg
+	if nameError != "" {
+		data.Errors = map[string]string{"name": nameError}
+	}
+	data.Message = message
 	ui.renderConfigForm(w, r, http.StatusUnprocessableEntity, data)
 }
 

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/ferryhq/ferry/controlplane/admin"
-	"github.com/ferryhq/ferry/protocol/client"
 	"github.com/ferryhq/ferry/transfer/spec"
 )
 
@@ -177,21 +176,17 @@ func (ui *UI) handleUpdateConnection(w http.ResponseWriter, r *http.Request) {
 }
 
 // connectionRefused shows the admin API's rejection on the form, or the
-// error page for any other failure. A conflict on create or update can only
-// be a duplicate name, which gets a message on the name field.
+// error page for any other failure.
 func (ui *UI) connectionRefused(w http.ResponseWriter, r *http.Request, err error, data connectionFormData) {
-	v := ui.newView(r, "connections")
-	if client.StatusCode(err) == http.StatusConflict {
-		data.Errors = map[string]string{"name": v.T("connections.nameTaken", "Name", data.Form.Name)}
-		ui.renderConnectionForm(w, r, http.StatusUnprocessableEntity, data)
-		return
-	}
-	msg, ok := v.apiRefusal(err)
+	nameError, message, ok := ui.newView(r, "connections").formRejection(err, "connections.nameTaken", data.Form.Name)
 	if !ok {
 		ui.apiFailure(w, r, err)
 		return
 	}
-	data.Message = msg
+	if nameError != "" {
+		data.Errors = map[string]string{"name": nameError}
+	}
+	data.Message = message
 	ui.renderConnectionForm(w, r, http.StatusUnprocessableEntity, data)
 }
 

@@ -235,6 +235,19 @@ func (v *view) apiRefusal(err error) (string, bool) {
 	return v.apiText(msg), true
 }
 
+// formRejection words the admin API's rejection of a create or update form.
+// A conflict can only be a duplicate name, so it becomes nameError from the
+// catalogue message nameTakenID. Any other rejection becomes message. ok is
+// false for a failure that is not a rejection, which belongs on the error
+// page.
+func (v *view) formRejection(err error, nameTakenID, name string) (nameError, message string, ok bool) {
+	if client.StatusCode(err) == http.StatusConflict {
+		return v.T(nameTakenID, "Name", name), "", true
+	}
+	message, ok = v.apiRefusal(err)
+	return "", message, ok
+}
+
 // apiText puts an admin API message under the lead-in of the view's
 // language.
 func (v *view) apiText(msg string) string {

@@ -188,19 +188,8 @@ func (v *view) Bytes(n int64) string {
 // Time renders t as a <time> element: formatted for the language in UTC on
 // the server, and turned into the browser's time zone by app.js.
 func (v *view) Time(t any) template.HTML {
-	var tm time.Time
-	switch x := t.(type) {
-	case time.Time:
-		tm = x
-	case *time.Time:
-		if x == nil {
-			return ""
-		}
-		tm = *x
-	default:
-		return ""
-	}
-	if tm.IsZero() {
+	tm, ok := timeValue(t)
+	if !ok {
 		return ""
 	}
 	tm = tm.UTC()
@@ -240,17 +229,8 @@ func (v *view) Duration(d time.Duration) string {
 
 // Since formats how long ago t was, such as "5 s ago".
 func (v *view) Since(t any) string {
-	var tm time.Time
-	switch x := t.(type) {
-	case time.Time:
-		tm = x
-	case *time.Time:
-		if x == nil {
-			return v.T("common.never")
-		}
-		tm = *x
-	}
-	if tm.IsZero() {
+	tm, ok := timeValue(t)
+	if !ok {
 		return v.T("common.never")
 	}
 	d := v.ui.opts.Now().Sub(tm)
@@ -262,6 +242,20 @@ func (v *view) Since(t any) string {
 		return v.T("common.ago", "Duration", v.T("unit.seconds", "Value", int(d.Seconds())))
 	}
 	return v.T("common.ago", "Duration", v.Duration(d))
+}
+
+// timeValue returns the time that a template passes as a time.Time or a
+// *time.Time. ok is false for nil, the zero time and any other type.
+func timeValue(t any) (tm time.Time, ok bool) {
+	switch x := t.(type) {
+	case time.Time:
+		tm = x
+	case *time.Time:
+		if x != nil {
+			tm = *x
+		}
+	}
+	return tm, !tm.IsZero()
 }
 
 // LangURL is the current page with the language switched to lang. It

@@ -287,6 +287,11 @@ const (
 	StateCancelled JobState = "cancelled"
 )
 
+// JobStates returns every job state in lifecycle order.
+func JobStates() []JobState {
+	return []JobState{StateQueued, StateAssigned, StateAccepted, StateRunning, StateSucceeded, StateFailed, StateCancelled}
+}
+
 // IsTerminal reports whether s is a final state.
 func (s JobState) IsTerminal() bool {
 	return s == StateSucceeded || s == StateFailed || s == StateCancelled

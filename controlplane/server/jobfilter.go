@@ -13,10 +13,7 @@ import (
 )
 
 // jobStates are the states a job can be in, in lifecycle order.
-var jobStates = []protocol.JobState{
-	protocol.StateQueued, protocol.StateAssigned, protocol.StateAccepted, protocol.StateRunning,
-	protocol.StateSucceeded, protocol.StateFailed, protocol.StateCancelled,
-}
+var jobStates = protocol.JobStates()
 
 // parseJobFilter reads the query parameters state, type, since, until and
 // limit of a job listing into f.

@@ -28,10 +28,7 @@ func (ui *UI) jobRoutes(mux *http.ServeMux) {
 const jobListLimit = 100
 
 // jobStates are the job states in lifecycle order, for the state filter.
-var jobStates = []protocol.JobState{
-	protocol.StateQueued, protocol.StateAssigned, protocol.StateAccepted, protocol.StateRunning,
-	protocol.StateSucceeded, protocol.StateFailed, protocol.StateCancelled,
-}
+var jobStates = protocol.JobStates()
 
 // Layouts the created from/to filters accept: what a datetime-local input
 // sends, with or without seconds, a date alone for the start of that day,

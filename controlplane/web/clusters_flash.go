@@ -17,8 +17,8 @@ const (
 	tokenFlashTTL    = 5 * time.Minute
 )
 
-// tokenFlash is what the flash cookie holds, encrypted with the session
-// keys.
+// tokenFlash is the content of the flash cookie, encrypted with the
+// session keys.
 type tokenFlash struct {
 	// SessionID binds the flash to the session that created the token.
 	SessionID string      `json:"sid"`

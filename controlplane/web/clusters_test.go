@@ -317,8 +317,8 @@ func TestTokenPagePostRedirectGet(t *testing.T) {
 	mustContain(t, r.Body, `id="lang-locked"`, "Copy the token before you switch the language")
 	mustNotContain(t, r.Body, `id="lang-ja"`, "?lang=")
 
-	// A reload finds no cookie: the cluster page says why, and no token
-	// was created.
+	// A reload finds no cookie, so it goes to the cluster page, which shows
+	// why. No token was created.
 	r = b.get(showPath)
 	if r.Status != http.StatusSeeOther || r.Location != "/clusters/tokyo?notice=tokenShown" {
 		t.Fatalf("reload: status %d, Location %q; want 303 to the cluster page", r.Status, r.Location)
@@ -375,7 +375,7 @@ func tokenValuePattern(body string) string {
 	return value
 }
 
-func TestThirdTokenRefused(t *testing.T) {
+func TestThirdTokenRejected(t *testing.T) {
 	b := startUI(t)
 	if _, err := b.env.Admin.CreateCluster(context.Background(), "tokyo"); err != nil {
 		t.Fatal(err)
@@ -386,7 +386,8 @@ func TestThirdTokenRefused(t *testing.T) {
 	r := b.get("/clusters/tokyo")
 	mustContain(t, r.Body, `id="token-create" disabled`, `id="token-limit"`, "already has 2 live tokens")
 
-	// A stale page can still post; the API refuses and the page says why.
+	// A stale page can still post. The API rejects it, and the page shows
+	// why.
 	r = b.post("/clusters/tokyo/tokens", nil)
 	if r.Status != http.StatusConflict {
 		t.Fatalf("third token: status %d, want 409; body:\n%s", r.Status, r.Body)
@@ -427,8 +428,8 @@ func TestTokenRevoke(t *testing.T) {
 	mustContain(t, r.Body, "Token revoked.", "Revoked")
 	mustNotContain(t, r.Body, `/revoke"`)
 
-	// Revoking again, from a stale page, says the token was already
-	// revoked instead of showing an error.
+	// Revoking again, from a stale page, shows that the token was already
+	// revoked instead of an error.
 	r = b.post("/clusters/tokyo/tokens/"+tok.ID+"/revoke", nil)
 	if r.Status != http.StatusSeeOther || r.Location != "/clusters/tokyo?notice=alreadyRevoked" {
 		t.Fatalf("second revoke: status %d Location %q, want 303 to /clusters/tokyo?notice=alreadyRevoked", r.Status, r.Location)
@@ -478,9 +479,11 @@ func TestRunnersTableEscapesNames(t *testing.T) {
 // returned channel until the stream ends.
 func readUpdates(t *testing.T, b *browser, path string) <-chan map[string]any {
 	t.Helper()
+
 	// The timeout only keeps a broken stream from hanging the test.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
+
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.base+path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -489,6 +492,7 @@ func readUpdates(t *testing.T, b *browser, path string) <-chan map[string]any {
 	for _, c := range b.cookies {
 		req.AddCookie(c)
 	}
+
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
@@ -497,6 +501,7 @@ func readUpdates(t *testing.T, b *browser, path string) <-chan map[string]any {
 		_ = resp.Body.Close()
 		t.Fatalf("GET %s: status %d content type %q, want a 200 event stream", path, resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
+
 	out := make(chan map[string]any)
 	go func() {
 		defer close(out)

@@ -87,8 +87,8 @@ type connectionFormData struct {
 }
 
 // PasswordDropped reports whether the rejected form had a typed password,
-// which the page does not send back: the user must type it again. A form
-// error on the password field itself says what to do instead.
+// which the page does not send back, so the user must type it again. A
+// form error on the password field itself shows what to do instead.
 func (d connectionFormData) PasswordDropped() bool {
 	return d.Invalid() && d.Form.password != "" && d.Errors["password"] == ""
 }
@@ -270,8 +270,8 @@ func (f connectionForm) check(v *view, hasPassword bool) (admin.UpdateConnection
 }
 
 // checkResourceName sets errs[field] when name is empty or not a valid resource
-// name. The admin API checks the same rule; checking it here first words the
-// message in the user's language.
+// name. The admin API checks the same rule, but checking it here first words
+// the message in the user's language.
 func checkResourceName(v *view, errs map[string]string, field, name string) {
 	switch {
 	case name == "":

@@ -149,7 +149,7 @@ func TestConnectionCreateBadInput(t *testing.T) {
 	mustContain(t, r.Body, `value="db.internal"`, `value="shop"`, `value="70000"`)
 }
 
-func TestConnectionCreateRefusedByAPI(t *testing.T) {
+func TestConnectionCreateRejectedByAPI(t *testing.T) {
 	b := startUI(t)
 	if r := b.post("/connections", mysqlForm("dup")); r.Status != http.StatusSeeOther {
 		t.Fatalf("first POST: status %d, want 303", r.Status)
@@ -350,7 +350,7 @@ func TestConnectionPasswordAgainWarning(t *testing.T) {
 	noPassword.Set("password", "")
 	mustNotContain(t, b.post("/connections", noPassword).Body, `id="conn-password-again"`)
 
-	// An API refusal drops the password as well.
+	// An API rejection drops the password as well.
 	b.post("/connections", mysqlForm("taken"))
 	c := getConnection(t, b, "taken")
 	rename := mysqlForm("retype")

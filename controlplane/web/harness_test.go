@@ -25,7 +25,7 @@ type browser struct {
 	csrf string
 }
 
-// response is one answer the browser got.
+// response is one HTTP response that the browser received.
 type response struct {
 	Status   int
 	Body     string

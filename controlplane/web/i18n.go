@@ -21,7 +21,7 @@ var languages = []language.Tag{language.English, language.Japanese}
 
 const langCookie = "ferry_lang"
 
-// catalog holds the message catalogues of every language.
+// catalog contains the message catalogues of every language.
 type catalog struct {
 	bundle  *i18n.Bundle
 	matcher language.Matcher

@@ -186,10 +186,10 @@ type jobsPage struct {
 	Clusters []admin.Cluster
 	Configs  []admin.Config
 	Jobs     []jobRow
-	// Error is the admin API's refusal of the filter, such as an unknown
+	// Error is the admin API's rejection of the filter, such as an unknown
 	// cluster name.
 	Error string
-	// Capped is set when the list holds jobListLimit jobs, so older ones
+	// Capped is set when the list contains jobListLimit jobs, so older ones
 	// may be left out.
 	Capped    bool
 	Limit     int
@@ -231,9 +231,9 @@ func (ui *UI) handleJobs(w http.ResponseWriter, r *http.Request) {
 	ui.render(w, r, "jobs", http.StatusOK, data)
 }
 
-// filterRefusal words the admin API's refusal of the filter. An unknown
+// filterRefusal words the admin API's rejection of the filter. An unknown
 // configuration or cluster, such as one in an old bookmark, gets a
-// catalogue message; anything else shows the API's message.
+// catalogue message. Any other rejection shows the API's message.
 func (d *jobsPage) filterRefusal(err error, msg string) string {
 	if client.StatusCode(err) == http.StatusNotFound {
 		if d.Filter.Config != "" && !slices.ContainsFunc(d.Configs, func(c admin.Config) bool {

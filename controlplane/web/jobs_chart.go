@@ -23,9 +23,10 @@ const (
 )
 
 // minChartInterval is the shortest time between two samples that the chart
-// plots as an interval of its own. The control plane samples at most once
-// a second but stores the result's totals at any time, and a rate over a
-// few milliseconds would spike far above the real one.
+// plots as an interval of its own. The control plane stores a progress
+// report as a sample at most once a second per job, but stores the
+// result's totals at any time, and the job's start also counts as a point.
+// A rate over a few milliseconds would spike far above the real one.
 const minChartInterval = time.Second
 
 // rateChart is a server-rendered SVG chart of rows per second over the
@@ -87,8 +88,9 @@ func point(x, y float64) string { return fmt.Sprintf("%.1f,%.1f", x, y) }
 
 // rateIntervals turns the samples of attempt epoch into intervals with
 // their average rate. startedAt, when known and earlier than the first
-// sample, is taken as a point with no rows yet. Samples closer than minChartInterval to the previous point
-// extend the previous interval instead of starting one.
+// sample, is taken as a point with no rows yet. Samples closer than
+// minChartInterval to the previous point extend the previous interval
+// instead of starting one.
 func rateIntervals(samples []admin.ProgressSample, epoch int64, startedAt *time.Time) []rateInterval {
 	var points []admin.ProgressSample
 	for _, s := range samples {

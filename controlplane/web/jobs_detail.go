@@ -138,7 +138,8 @@ func (c previewCell) shortened() previewCell {
 type jobNames struct {
 	clusters map[string]string
 	runners  map[string]string
-	// configs holds the zero Config for a configuration that is gone.
+	// configs maps configuration IDs to configurations. The ID of a
+	// configuration that is gone maps to the zero Config.
 	configs map[string]admin.Config
 }
 
@@ -482,8 +483,8 @@ func parseStreamCursor(s string) (int64, error) {
 }
 
 // handleJobCancel cancels a job that has not ended and returns to its page.
-// A job that ended before the cancel arrived, from another tab say, gets
-// its page with a notice of how it ended.
+// A job that ended before the cancel arrived, for example after a cancel
+// from another tab, gets its page with a notice of how it ended.
 func (ui *UI) handleJobCancel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	jobPath := "/jobs/" + url.PathEscape(id)

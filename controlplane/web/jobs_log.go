@@ -16,8 +16,8 @@ const logPageSize = 10000
 // jobLog is the part of a job's log that a page shows.
 type jobLog struct {
 	Lines []logLine
-	// Total counts every line of the job; Truncated is set when Lines holds
-	// only the last ones.
+	// Total counts every line of the job. Truncated is set when Lines
+	// contains only the last ones.
 	Total     int
 	Truncated bool
 	// LastID and LastEpoch belong to the last line, for the live stream to

@@ -103,7 +103,8 @@ func TestJobReasonLocalized(t *testing.T) {
 func TestJobRunnerReportShownWhenNew(t *testing.T) {
 	e := newJobsEnv(t)
 
-	// The runner confirms the cancel: the reason badge says it already.
+	// The runner confirms the cancel. The reason badge already shows the
+	// cancel, so the runner's report is not shown.
 	cancelled := e.run(protocol.JobTransfer)
 	_, epoch := e.start(cancelled)
 	if r := e.b.post("/jobs/"+cancelled.ID+"/cancel", nil); r.Status != http.StatusSeeOther {

@@ -189,9 +189,10 @@ func (ui *UI) forbidden(w http.ResponseWriter, r *http.Request) {
 	ui.errorPage(w, r, http.StatusForbidden, "error.forbidden", v.T("error.forbiddenHelp"))
 }
 
-// apiFailure shows an admin API error: the API's own message for a refusal
-// (it names the value and the fix and never holds a secret) worded as
-// apiText does, a generic one for anything else.
+// apiFailure shows an admin API error. A rejection (a status below 500)
+// shows the API's own message, worded as apiText does, because that message
+// names the value and the fix and never contains a secret. Any other error
+// shows a generic message.
 func (ui *UI) apiFailure(w http.ResponseWriter, r *http.Request, err error) {
 	v := ui.newView(r, "")
 	var apiErr *client.APIError
@@ -209,7 +210,7 @@ func (ui *UI) apiFailure(w http.ResponseWriter, r *http.Request, err error) {
 	ui.errorPage(w, r, http.StatusInternalServerError, "error.internal", v.T("error.internalHelp"))
 }
 
-// apiMessage returns the message of an admin API refusal without its
+// apiMessage returns the message of an admin API rejection without its
 // command-line advice, and false for any other error. Pages show it through
 // view.apiRefusal, which adds the lead-in of the user's language.
 func apiMessage(err error) (string, bool) {
@@ -220,12 +221,12 @@ func apiMessage(err error) (string, bool) {
 	return "", false
 }
 
-// apiRefusal returns the text of an admin API refusal (a status below 500)
+// apiRefusal returns the text of an admin API rejection (a status below 500)
 // to show on a page, and false for any other error. The admin API words its
 // messages in English for the command line. The text is therefore the
 // message without its command-line advice and, in other languages, under a
 // lead-in that marks it as the control plane's own English message.
-// Refusals the UI can tell apart by status and operation, such as a
+// Rejections the UI can tell apart by status and operation, such as a
 // duplicate name, get a catalogue message instead.
 func (v *view) apiRefusal(err error) (string, bool) {
 	msg, ok := apiMessage(err)

@@ -181,10 +181,11 @@ func (s *sessions) isRevoked(ctx context.Context, sess session) (bool, error) {
 	return revoked, nil
 }
 
-// remember caches the revocation state of a session and, at most once per
-// revocationRecheck, drops the entries that no longer matter: sessions
-// that have expired, which the cookie check rejects anyway, and lookups
-// older than revocationRecheck.
+// remember caches the revocation state of a session. At most once per
+// revocationRecheck, and only when called, it also drops the entries that
+// no longer matter: signed-out sessions that have expired, which the
+// cookie check rejects anyway, and "not signed out" lookups older than
+// revocationRecheck.
 func (s *sessions) remember(id string, revoked bool, expires time.Time) {
 	now := s.now()
 	s.mu.Lock()

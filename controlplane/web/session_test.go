@@ -120,7 +120,7 @@ func (m *memoryRevocations) WebSessionRevoked(_ context.Context, id string) (boo
 	return ok, nil
 }
 
-func TestValidAnswerReusedBriefly(t *testing.T) {
+func TestValidLookupCachedBriefly(t *testing.T) {
 	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	store := newMemoryRevocations()
 	s := newSessions("admin-token", time.Hour, func() time.Time { return now }, store)
@@ -139,11 +139,12 @@ func TestValidAnswerReusedBriefly(t *testing.T) {
 		t.Fatal("a fresh session was refused")
 	}
 	// Another replica signs the session out. Within revocationRecheck the
-	// cached answer stands; after it, the sign-out takes effect here.
+	// cached lookup remains in use. After that, the sign-out takes effect
+	// here.
 	store.revoked[sess.ID] = now.Add(time.Hour)
 	now = now.Add(revocationRecheck - time.Millisecond)
 	if _, ok := s.read(req); !ok {
-		t.Errorf("session refused before revocationRecheck passed; want the cached answer")
+		t.Errorf("session rejected before revocationRecheck passed; want the cached lookup")
 	}
 	if store.lookups != 1 {
 		t.Errorf("store lookups = %d, want 1", store.lookups)

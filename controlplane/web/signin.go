@@ -22,17 +22,18 @@ type signInData struct {
 	// PlainHTTP is set when the browser will drop the Secure session
 	// cookie, so signing in cannot work.
 	PlainHTTP bool
-	// SignedOut is set after a sign-out, to say that it worked.
+	// SignedOut is set after a sign-out, to show that it worked.
 	SignedOut bool
 }
 
 // signedOutNotice is the notice query value the sign-out redirect sets.
 const signedOutNotice = "signedout"
 
-// cookieWillBeDropped reports whether a browser will refuse the Secure
-// session cookie of r's response: the request came over plain HTTP, no
-// proxy in front reports HTTPS, and the host is not a loopback one, where
-// browsers accept Secure cookies over plain HTTP.
+// cookieWillBeDropped reports whether a browser will reject the Secure
+// session cookie of r's response. That happens when the request came over
+// plain HTTP, no proxy in front reports HTTPS, and the host is not a
+// loopback one, because browsers accept Secure cookies over plain HTTP
+// only from loopback hosts.
 func cookieWillBeDropped(r *http.Request) bool {
 	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
 		return false
@@ -81,7 +82,7 @@ func (ui *UI) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ui.sessions.signIn(w, r.PostFormValue("token")) {
-		ui.log.Warn("Sign-in refused: wrong admin token", "clientAddr", ui.clientAddr(r), "remoteAddr", r.RemoteAddr)
+		ui.log.Warn("Sign-in rejected: wrong admin token", "clientAddr", ui.clientAddr(r), "remoteAddr", r.RemoteAddr)
 		v := ui.newView(r, "")
 		ui.render(w, r, "signin", http.StatusUnauthorized, signInData{view: v, Next: next, Error: v.T("signin.wrongToken"),
 			PlainHTTP: cookieWillBeDropped(r)})
@@ -136,11 +137,11 @@ type signInLimiter struct {
 // signInClient is the limiter of one client address.
 type signInClient struct {
 	limiter *rate.Limiter
-	// warned is set once a refusal of this burst was logged.
+	// warned is set once a rejection of this burst was logged.
 	warned bool
 }
 
-// signInAttempt is one sign-in that got past the limit, or was refused.
+// signInAttempt is one sign-in that got past the limit, or was rejected.
 type signInAttempt struct {
 	l           *signInLimiter
 	client      *signInClient
@@ -194,7 +195,7 @@ func (a signInAttempt) cancel() {
 	a.reservation.CancelAt(a.now)
 }
 
-// firstRefusal reports whether this is the first refused attempt of the
+// firstRefusal reports whether this is the first rejected attempt of the
 // client's current burst, the one to log.
 func (a signInAttempt) firstRefusal() bool {
 	a.l.mu.Lock()

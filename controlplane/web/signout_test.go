@@ -68,8 +68,8 @@ func TestSignOutSharedByReplicas(t *testing.T) {
 
 	cookie := signOutKeepingCookie(t, onA)
 	onB.cookies = map[string]*http.Cookie{cookie.Name: cookie}
-	// Replica B may reuse its earlier lookup for a short while; past that
-	// bound, it sees the sign-out.
+	// Replica B may reuse its earlier lookup for revocationRecheck. After
+	// that, it reads the sign-out from the database.
 	clk.Step(3 * time.Second)
 	mustBeSignedOut(t, onB, "on replica B")
 

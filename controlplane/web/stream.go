@@ -137,7 +137,8 @@ func (ui *UI) streamSessionValid(r *http.Request) (valid, checked bool) {
 
 // streamSignedOut sends a signedout event in response to a stream request
 // without a valid session. An EventSource would follow a redirect to the
-// HTML sign-in page and give up while the page says it is reconnecting.
+// HTML sign-in page and give up while the page shows that it is
+// reconnecting.
 func streamSignedOut(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

@@ -57,8 +57,9 @@ type Options struct {
 	// TrustedProxies are the reverse proxies in front of the UI, as CIDR
 	// prefixes such as 10.0.0.0/8 or single addresses. For a request from
 	// one of them, the client address is the right-most X-Forwarded-For
-	// entry that is not itself a trusted proxy; the sign-in limit and the
-	// sign-in logs use it. Empty means the peer address of the connection.
+	// entry that is not itself a trusted proxy. The sign-in limit and the
+	// sign-in logs use that address. Empty means the peer address of the
+	// connection.
 	TrustedProxies []string
 }
 
@@ -90,6 +91,7 @@ func New(opts Options) (*UI, error) {
 	if opts.AdminToken == "" {
 		return nil, errors.New("web: Options.AdminToken is required")
 	}
+
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -102,6 +104,7 @@ func New(opts Options) (*UI, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+
 	if opts.PublicURL != "" {
 		u, err := url.Parse(opts.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -121,6 +124,7 @@ func New(opts Options) (*UI, error) {
 	if err != nil {
 		return nil, err
 	}
+
 	ui := &UI{
 		api:         opts.API,
 		log:         opts.Logger,
@@ -173,7 +177,7 @@ func (ui *UI) routes() http.Handler {
 	})
 	protect := http.NewCrossOriginProtection()
 	protect.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ui.log.Warn("Cross-origin form post refused", "method", r.Method, "path", r.URL.Path,
+		ui.log.Warn("Cross-origin form post rejected", "method", r.Method, "path", r.URL.Path,
 			"origin", r.Header.Get("Origin"))
 		ui.forbidden(w, r)
 	}))
@@ -209,7 +213,7 @@ func (ui *UI) page(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 			if !sess.checkCSRF(r.PostFormValue(csrfField)) {
-				ui.log.Warn("Form post without a valid CSRF token refused", "method", r.Method, "path", r.URL.Path)
+				ui.log.Warn("Form post rejected: no valid CSRF token", "method", r.Method, "path", r.URL.Path)
 				ui.forbidden(w, r)
 				return
 			}

@@ -59,7 +59,7 @@ func TestSignInRedirectStaysOnSite(t *testing.T) {
 	}
 }
 
-func TestTamperedSessionIsRefused(t *testing.T) {
+func TestTamperedSessionRejected(t *testing.T) {
 	b := startUI(t)
 	c := b.cookies["ferry_session"]
 	c.Value = c.Value[:len(c.Value)-4] + "AAAA"
@@ -132,8 +132,8 @@ func TestCSRF(t *testing.T) {
 		}
 	}
 
-	// A post from another site is refused by the Origin check even with
-	// the right token (a token that leaked, say).
+	// The Origin check rejects a post from another site even with the
+	// right token, such as one that leaked.
 	f := url.Values{"name": {"csrf-test"}, "csrf": {b.csrf}}
 	req, err := http.NewRequest(http.MethodPost, b.base+"/clusters", strings.NewReader(f.Encode()))
 	if err != nil {

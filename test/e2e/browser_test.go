@@ -67,17 +67,19 @@ type browser struct {
 // tab. Requests carry Accept-Language acceptLanguage.
 //
 // The flags keep the browser off the network: no component or safe-browsing updates, no sync,
-// no QUIC, no metrics or crash uploads, and a host resolver that resolves no name, so the only
-// address it reaches is the control plane's 127.0.0.1 literal. chromedp's
+// no QUIC and no metrics or crash uploads. The host resolver resolves no name, so the only
+// address the browser reaches is the control plane's 127.0.0.1 literal. chromedp's
 // DefaultExecAllocatorOptions are not used because they are a general-purpose list.
 func newBrowser(t *testing.T, acceptLanguage string) *browser {
 	t.Helper()
 	path := chromiumPath(t)
+
 	logFile, err := os.Create(filepath.Join(sys.workDir, "chromium-"+sanitize(t.Name())+".log"))
 	if err != nil {
 		t.Fatalf("failed to create the Chromium log: %v", err)
 	}
 	t.Cleanup(func() { logFile.Close() })
+
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.Flag("headless", true),
@@ -102,11 +104,13 @@ func newBrowser(t *testing.T, acceptLanguage string) *browser {
 		chromedp.WindowSize(screenshotWidth, screenshotHeight),
 		chromedp.CombinedOutput(logFile),
 	}
+
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(cancel)
-	// The first action starts the browser; it lives as long as ctx, not as long as this call.
+
+	// The first action starts the browser, which lives as long as ctx, not as long as this call.
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("failed to start Chromium %s: %v; its output is in %s", path, err, logFile.Name())
 	}
@@ -125,8 +129,8 @@ func (b *browser) newContext(label, acceptLanguage string) *browser {
 	return setUpTab(b.t, ctx, label, acceptLanguage)
 }
 
-// setUpTab sets the tab's Accept-Language, accepts every confirm prompt (the UI asks before it
-// cancels a job or revokes a token) and saves the page when the test fails.
+// setUpTab sets the tab's Accept-Language, accepts every confirm prompt and saves the page when
+// the test fails. The UI shows a confirm prompt before it cancels a job or revokes a token.
 func setUpTab(t *testing.T, ctx context.Context, label, acceptLanguage string) *browser {
 	t.Helper()
 	b := &browser{t: t, ctx: ctx, baseURL: sys.controlPlaneURL, label: label, shotDir: screenshotDir()}

@@ -42,7 +42,7 @@ func TestWebUI(t *testing.T) {
 	b.fill(map[string]string{"#token": sys.adminToken})
 	b.click("main form button[type=submit]", "#cluster-form")
 	if loc := b.location(); !strings.HasSuffix(loc, "/clusters") {
-		t.Errorf("after sign-in the browser is at %s, want the page it asked for, /clusters", loc)
+		t.Errorf("after sign-in the browser is at %s, want the page it requested, /clusters", loc)
 	}
 
 	// A cluster name with a space is rejected on the form, and nothing is stored.
@@ -177,7 +177,7 @@ func TestWebUI(t *testing.T) {
 	b.click("#job-cancel", "#job-summary")
 	b.waitFor("slow job cancelled", `!!document.querySelector('#job-state [data-state="cancelled"]')`, jobTimeout)
 	if final := s.waitJob(slowJobID); final.State != "cancelled" {
-		t.Errorf("control plane says job %s is %s, want cancelled", slowJobID, final.State)
+		t.Errorf("control plane reports job %s as %s, want cancelled", slowJobID, final.State)
 	}
 	watch.waitFor("runner IDLE again on the cluster page",
 		`!!document.querySelector('#runners [data-runner] [data-state="IDLE"]')`, runnerTimeout)
@@ -204,7 +204,7 @@ func TestWebUI(t *testing.T) {
 	b.open("/jobs", `html[lang=ja] #jobs`)
 	b.screenshot("jobs-ja")
 
-	// A browser that asks for Japanese gets Japanese before it signs in.
+	// A browser that requests Japanese gets Japanese before it signs in.
 	fresh := b.newContext("fresh-ja", "ja,en;q=0.5")
 	fresh.open("/clusters", "html[lang=ja] #token")
 	if title := fresh.text("main h1"); title != "サインイン" {

@@ -76,7 +76,7 @@
     source.addEventListener("done", function () {
       source.close();
       if (status) { status.dataset.live = "done"; }
-      // An ended job's empty log says that it wrote none, not "yet".
+      // An ended job's empty log shows that it wrote none, not "yet".
       root.querySelectorAll("[data-empty-ended]").forEach(function (el) {
         el.dataset.empty = el.dataset.emptyEnded;
       });
@@ -107,7 +107,7 @@
     const done = function () {
       const label = button.textContent;
       button.textContent = button.dataset.copied || label;
-      // The button's aria-label hides its new text, so #copy-status says it.
+      // The button's aria-label hides its new text, so #copy-status announces it.
       const status = document.getElementById("copy-status");
       if (status) { status.textContent = button.dataset.copied || ""; }
       setTimeout(function () { button.textContent = label; }, 1500);
@@ -128,7 +128,7 @@
     sel.addRange(range);
   }
 
-  // Forms with data-confirm ask before they post.
+  // Forms with data-confirm show a confirm prompt before they post.
   document.addEventListener("submit", function (ev) {
     const msg = ev.target.dataset.confirm;
     if (msg && !window.confirm(msg)) { ev.preventDefault(); }
